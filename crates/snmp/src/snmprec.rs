@@ -1,0 +1,1 @@
+//! The snmprec recording format (to be written).
