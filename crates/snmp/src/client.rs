@@ -127,7 +127,13 @@ impl SnmpEngine {
                 max_repetitions: options.max_repetitions.max(1),
                 ..Default::default()
             })
-            .engine_cache(self.engine_cache.clone());
+            .engine_cache(self.engine_cache.clone())
+            // Agents report refused credentials (wrong digest, unknown user)
+            // in unauthenticated Reports. Reading them lets us name the
+            // failure instead of waiting for a timeout; answers from another
+            // address are not accepted, and data still needs authentication.
+            .allow_unauthenticated_v3_time_correction(true)
+            .strict_source(true);
         if uses_des(credentials) {
             builder = builder.des_salt_state(self.des_salt.state()?);
         }

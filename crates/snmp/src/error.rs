@@ -48,6 +48,10 @@ pub enum SnmpError {
         target: SocketAddr,
         failure: V3Failure,
     },
+    #[error(
+        "{target} refused access (authorizationError): the community or user is not allowed to read this, or not at this security level"
+    )]
+    NotAuthorized { target: SocketAddr },
     #[error("{target} answered with error {status} at index {index}")]
     Agent {
         target: SocketAddr,
@@ -76,7 +80,7 @@ impl SnmpError {
 
     /// True when the device answered but refused our credentials.
     pub fn is_auth_failure(&self) -> bool {
-        matches!(self, SnmpError::V3 { .. })
+        matches!(self, SnmpError::V3 { .. } | SnmpError::NotAuthorized { .. })
     }
 
     pub(crate) fn from_engine(error: async_snmp::Error, target: SocketAddr) -> Self {
@@ -107,6 +111,10 @@ impl SnmpError {
                 target,
                 failure: V3Failure::ResponseNotAuthentic,
             },
+            E::Snmp {
+                status: async_snmp::ErrorStatus::AuthorizationError,
+                ..
+            } => SnmpError::NotAuthorized { target },
             E::Snmp { status, index, .. } => SnmpError::Agent {
                 target,
                 status: status.to_string(),

@@ -1,0 +1,68 @@
+//! `printwatch`: one binary, one subcommand per job. Thin: it parses
+//! arguments and calls the crates.
+
+mod sim;
+mod snmp_args;
+mod walk;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use printwatch_snmp::SnmpError;
+
+#[derive(Parser, Debug)]
+#[command(name = "printwatch", version, about = "Printer fleet monitoring over SNMP")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Record a device (or some subtrees) in snmprec format.
+    Walk(walk::WalkArgs),
+    /// Serve snmprec recordings as live SNMP agents.
+    Sim(sim::SimArgs),
+}
+
+/// Exit codes of PRODUCT.md: 0 done, 1 other error, 2 usage, 3 no answer,
+/// 4 authentication failure, 5 not a printer.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    match error.downcast_ref::<SnmpError>() {
+        Some(e) if e.is_timeout() => 3,
+        Some(e) if e.is_auth_failure() => 4,
+        Some(SnmpError::InvalidTarget(_)) => 2,
+        _ => 1,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PRINTWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,async_snmp=off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("printwatch: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Walk(args) => walk::run(args).await,
+            Command::Sim(args) => sim::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("printwatch: {error:#}");
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}

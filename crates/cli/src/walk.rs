@@ -1,0 +1,70 @@
+//! `printwatch walk`: record a device in snmprec format.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use printwatch_snmp::target::TargetSpec;
+use printwatch_snmp::{Oid, Poller, SnmpEngine, snmprec};
+
+use crate::snmp_args::SnmpArgs;
+
+#[derive(Args, Debug)]
+pub struct WalkArgs {
+    #[command(flatten)]
+    pub snmp: SnmpArgs,
+    /// HOST, HOST:PORT or [IPv6]:PORT.
+    pub target: String,
+    /// Subtrees to record (default: the whole tree).
+    pub oids: Vec<String>,
+    /// Write the recording here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// GETBULK max-repetitions.
+    #[arg(long, default_value = "25", value_name = "N")]
+    pub max_repetitions: u32,
+}
+
+pub async fn run(args: WalkArgs) -> anyhow::Result<()> {
+    let target = TargetSpec::parse(&args.target, 161)?;
+    let subtrees = args
+        .oids
+        .iter()
+        .map(|o| o.parse::<Oid>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut options = args.snmp.options()?;
+    options.max_repetitions = args.max_repetitions.clamp(1, 1000);
+    let credentials = args
+        .snmp
+        .credential_sets()?
+        .into_iter()
+        .next()
+        .context("no credentials given")?;
+    let address = target.resolve().await?;
+    let engine = SnmpEngine::new(None);
+    let session = engine.session(address, &credentials, &options).await?;
+    let started = Instant::now();
+    let records = if subtrees.is_empty() {
+        session.walk_all().await?
+    } else {
+        let mut all = Vec::new();
+        for subtree in &subtrees {
+            all.extend(session.walk(subtree).await?);
+        }
+        all
+    };
+    let text = snmprec::to_string(&records);
+    match &args.out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
+    eprintln!(
+        "walked {} objects from {address} in {:.2} s",
+        records.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
