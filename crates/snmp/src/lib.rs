@@ -12,6 +12,8 @@ mod client;
 pub mod credentials;
 mod des_salt;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod oid;
 pub mod snmprec;
 pub mod target;
