@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use printwatch_snmp::SnmpError;
 
 #[derive(Parser, Debug)]
-#[command(name = "printwatch", version, about = "Printer fleet monitoring over SNMP")]
+#[command(
+    name = "printwatch",
+    version,
+    about = "Printer fleet monitoring over SNMP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +49,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("printwatch: cannot start the runtime: {e}");

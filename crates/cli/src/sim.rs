@@ -156,7 +156,9 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
             out.flush()?;
         }
     }
-    let v3 = plans.iter().any(|p| p.v3_users.iter().any(|u| matches!(u, Credentials::Usm(_))));
+    let v3 = plans
+        .iter()
+        .any(|p| p.v3_users.iter().any(|u| matches!(u, Credentials::Usm(_))));
     eprintln!(
         "serving {} agents{}; Ctrl-C to stop",
         simulator.served.len(),

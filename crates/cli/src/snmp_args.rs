@@ -68,12 +68,14 @@ impl SnmpArgs {
         let communities: Vec<Option<Secret>> = if self.community.is_empty() {
             vec![None]
         } else {
-            self.community.iter().map(|c| Some(Secret::new(c.clone()))).collect()
+            self.community
+                .iter()
+                .map(|c| Some(Secret::new(c.clone())))
+                .collect()
         };
         let v3 = self.snmp_version.trim_start_matches('v') == "3";
-        let explicit = self.credentials.is_none()
-            || !self.community.is_empty()
-            || self.user.is_some();
+        let explicit =
+            self.credentials.is_none() || !self.community.is_empty() || self.user.is_some();
         if explicit {
             for community in if v3 { vec![None] } else { communities } {
                 let spec = CredentialSpec {

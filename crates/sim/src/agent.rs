@@ -10,7 +10,8 @@ use async_snmp::handler::{
 };
 use async_snmp::message::SecurityLevel;
 use async_snmp::v3::AuthoritativeEngine;
-use async_snmp::{MasterKeys, Oid as WireOid, UsmUser, VarBind as WireVarBind};
+use async_snmp::{DesSaltState, MasterKeys, Oid as WireOid, UsmUser, VarBind as WireVarBind};
+use printwatch_snmp::PrivProtocol;
 use printwatch_snmp::credentials::UsmCredentials;
 
 use crate::SimError;
@@ -59,6 +60,8 @@ pub struct PreparedUser {
     pub name: String,
     level: SecurityLevel,
     user: UsmUser,
+    /// DES privacy needs salt state in the agent.
+    des: bool,
 }
 
 impl PreparedUser {
@@ -81,6 +84,7 @@ impl PreparedUser {
             user = user.with_master_keys(keys).map_err(err)?;
         }
         Ok(PreparedUser {
+            des: matches!(credentials.privacy, Some((PrivProtocol::Des, _))),
             name: credentials.user.clone(),
             level,
             user,
@@ -115,6 +119,11 @@ pub async fn build_agent(spec: AgentSpec<'_>) -> Result<Agent, SimError> {
     for community in spec.communities {
         builder = builder.community(community.as_bytes().to_vec());
     }
+    if spec.users.iter().any(|u| u.des) {
+        let salt = DesSaltState::install(|_| Ok::<(), std::io::Error>(()))
+            .map_err(|e| SimError::Config(format!("DES salt: {e}")))?;
+        builder = builder.des_salt_state(salt);
+    }
     for user in spec.users {
         let prepared = user.user.clone();
         builder = builder
@@ -128,28 +137,46 @@ pub async fn build_agent(spec: AgentSpec<'_>) -> Result<Agent, SimError> {
     builder = builder.vacm(move |mut vacm| {
         for community in &communities {
             vacm = vacm
-                .group(community.clone().into_bytes(), SecurityModel::V1, "community")
-                .group(community.clone().into_bytes(), SecurityModel::V2c, "community");
+                .group(
+                    community.clone().into_bytes(),
+                    SecurityModel::V1,
+                    "community",
+                )
+                .group(
+                    community.clone().into_bytes(),
+                    SecurityModel::V2c,
+                    "community",
+                );
         }
         vacm = vacm
-            .access("community", SecurityModel::V1, SecurityLevel::NoAuthNoPriv, |a| {
-                a.context_match_prefix().read_view("all")
-            })
-            .access("community", SecurityModel::V2c, SecurityLevel::NoAuthNoPriv, |a| {
-                a.context_match_prefix().read_view("all")
-            });
+            .access(
+                "community",
+                SecurityModel::V1,
+                SecurityLevel::NoAuthNoPriv,
+                |a| a.context_match_prefix().read_view("all"),
+            )
+            .access(
+                "community",
+                SecurityModel::V2c,
+                SecurityLevel::NoAuthNoPriv,
+                |a| a.context_match_prefix().read_view("all"),
+            );
         for user in &users {
             let group = format!("usm-{}", user.name);
             vacm = vacm
-                .group(user.name.clone().into_bytes(), SecurityModel::Usm, group.clone())
+                .group(
+                    user.name.clone().into_bytes(),
+                    SecurityModel::Usm,
+                    group.clone(),
+                )
                 .access(group, SecurityModel::Usm, user.level, |a| {
                     a.context_match_prefix().read_view("all")
                 });
         }
         vacm.view("all", |view: View| {
-            [0, 1, 2]
-                .into_iter()
-                .fold(view, |view, root| view.include(WireOid::from_slice(&[root])))
+            [0, 1, 2].into_iter().fold(view, |view, root| {
+                view.include(WireOid::from_slice(&[root]))
+            })
         })
     });
     builder

@@ -117,7 +117,9 @@ impl Device {
                     let now = start.saturating_add((elapsed * per_second) as u64);
                     match base {
                         WireValue::Counter64(_) => WireValue::Counter64(now),
-                        WireValue::Integer(_) => WireValue::Integer(now.min(i32::MAX as u64) as i32),
+                        WireValue::Integer(_) => {
+                            WireValue::Integer(now.min(i32::MAX as u64) as i32)
+                        }
                         WireValue::Gauge32(_) => WireValue::Gauge32(now as u32),
                         _ => WireValue::Counter32(now as u32),
                     }

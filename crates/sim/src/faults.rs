@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use serde::Deserialize;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
@@ -19,7 +18,8 @@ use tokio::task::JoinSet;
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Faults {
-    /// Fraction of requests dropped, 0.0 to 1.0.
+    /// Fraction of requests dropped, 0.0 to 1.0, evenly spaced (0.25 drops
+    /// every fourth request) so that tests are repeatable.
     #[serde(default)]
     pub loss: f64,
     /// Delay before each request reaches the agent, in milliseconds.
@@ -52,12 +52,12 @@ impl Faults {
         if self.pages_per_minute < 0.0 || self.drain_percent_per_hour < 0.0 {
             return Err("pages-per-minute and drain-percent-per-hour cannot be negative".into());
         }
-        if let Some(size) = self.max_message_size {
-            if !(484..=65507).contains(&size) {
-                return Err(format!(
-                    "max-message-size must be between 484 (RFC 3417) and 65507, not {size}"
-                ));
-            }
+        if let Some(size) = self.max_message_size
+            && !(484..=65507).contains(&size)
+        {
+            return Err(format!(
+                "max-message-size must be between 484 (RFC 3417) and 65507, not {size}"
+            ));
         }
         Ok(())
     }
@@ -71,12 +71,14 @@ pub async fn run_gate(public: UdpSocket, agent: SocketAddr, faults: Faults) {
     // Owned here so that aborting the gate stops its helpers too.
     let mut tasks = JoinSet::new();
     let mut buf = vec![0u8; 65536];
+    let mut received: u64 = 0;
     loop {
         while tasks.try_join_next().is_some() {}
         let Ok((len, client)) = public.recv_from(&mut buf).await else {
             continue;
         };
-        if faults.silent || (faults.loss > 0.0 && rand::thread_rng().gen_bool(faults.loss)) {
+        received += 1;
+        if faults.silent || dropped(received, faults.loss) {
             continue;
         }
         let upstream = match upstreams.get(&client) {
@@ -105,6 +107,12 @@ pub async fn run_gate(public: UdpSocket, agent: SocketAddr, faults: Faults) {
     }
 }
 
+/// Whether the `n`th request (from 1) is lost at rate `loss`: the losses are
+/// spread evenly instead of drawn at random.
+fn dropped(n: u64, loss: f64) -> bool {
+    loss > 0.0 && ((n as f64) * loss).floor() > (((n - 1) as f64) * loss).floor()
+}
+
 async fn open_upstream(
     agent: SocketAddr,
     client: SocketAddr,
@@ -121,4 +129,18 @@ async fn open_upstream(
         }
     });
     Ok(upstream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dropped;
+
+    #[test]
+    fn loss_is_evenly_spread() {
+        let lost = |loss| (1..=1000).filter(|n| dropped(*n, loss)).count();
+        assert_eq!(lost(0.0), 0);
+        assert_eq!(lost(0.25), 250);
+        assert_eq!(lost(1.0), 1000);
+        assert!(!dropped(1, 0.5) && dropped(2, 0.5) && !dropped(3, 0.5));
+    }
 }

@@ -225,9 +225,7 @@ impl FleetFile {
         for plan in &plans {
             for addr in &plan.addresses {
                 if !seen.insert(*addr) {
-                    return Err(SimError::Config(format!(
-                        "{addr} is given to two devices"
-                    )));
+                    return Err(SimError::Config(format!("{addr} is given to two devices")));
                 }
             }
         }

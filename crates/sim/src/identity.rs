@@ -107,28 +107,27 @@ pub fn make_unique(device: &mut Device, ip: IpAddr) {
     let recording = device.recording.clone();
     let mut replacements: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
     for (oid, value) in &recording.values {
-        if SERIAL_COLUMNS.iter().any(|c| oid.arcs().starts_with(c)) {
-            if let Some(serial) = value.as_str().map(str::trim) {
-                if serial.len() >= 3 {
-                    let new = rewrite_serial(serial, n);
-                    replacements.push((serial.as_bytes().to_vec(), new.into_bytes()));
-                }
-            }
+        if SERIAL_COLUMNS.iter().any(|c| oid.arcs().starts_with(c))
+            && let Some(serial) = value.as_str().map(str::trim)
+            && serial.len() >= 3
+        {
+            let new = rewrite_serial(serial, n);
+            replacements.push((serial.as_bytes().to_vec(), new.into_bytes()));
         }
-        if oid.arcs().starts_with(MAC_COLUMN) {
-            if let Some(mac) = value.as_bytes() {
-                if mac.len() == 6 && mac.iter().any(|b| *b != 0) {
-                    let new = rewrite_mac(mac, n);
-                    for (from, to) in mac_texts(mac).into_iter().zip(mac_texts(&new)) {
-                        replacements.push((from.into_bytes(), to.into_bytes()));
-                    }
-                    replacements.push((mac.to_vec(), new));
-                }
+        if oid.arcs().starts_with(MAC_COLUMN)
+            && let Some(mac) = value.as_bytes()
+            && mac.len() == 6
+            && mac.iter().any(|b| *b != 0)
+        {
+            let new = rewrite_mac(mac, n);
+            for (from, to) in mac_texts(mac).into_iter().zip(mac_texts(&new)) {
+                replacements.push((from.into_bytes(), to.into_bytes()));
             }
+            replacements.push((mac.to_vec(), new));
         }
     }
     // Longest first, so that a serial is not half-replaced by a shorter one.
-    replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    replacements.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
     replacements.dedup();
     if replacements.is_empty() {
         return;
@@ -166,16 +165,16 @@ pub fn make_alive(device: &mut Device, pages_per_minute: f64, drain_percent_per_
     let recording = device.recording.clone();
     if pages_per_minute > 0.0 {
         for (index, (oid, value)) in recording.values.iter().enumerate() {
-            if oid.arcs().starts_with(MARKER_LIFE_COUNT) {
-                if let Some(start) = value.as_i64().and_then(|v| u64::try_from(v).ok()) {
-                    device.set_dynamic(
-                        index,
-                        Dynamic::Counter {
-                            start,
-                            per_second: pages_per_minute / 60.0,
-                        },
-                    );
-                }
+            if oid.arcs().starts_with(MARKER_LIFE_COUNT)
+                && let Some(start) = value.as_i64().and_then(|v| u64::try_from(v).ok())
+            {
+                device.set_dynamic(
+                    index,
+                    Dynamic::Counter {
+                        start,
+                        per_second: pages_per_minute / 60.0,
+                    },
+                );
             }
         }
     }
@@ -189,16 +188,17 @@ pub fn make_alive(device: &mut Device, pages_per_minute: f64, drain_percent_per_
                 .position(&max_oid)
                 .and_then(|i| recording.values[i].1.as_i64());
             // Only real levels drain: -1 other, -2 unknown, -3 some remaining stay.
-            if let (Some(level), Some(max)) = (value.as_i64(), max) {
-                if level > 0 && max > 0 {
-                    device.set_dynamic(
-                        index,
-                        Dynamic::Level {
-                            start: level,
-                            per_second: max as f64 * drain_percent_per_hour / 100.0 / 3600.0,
-                        },
-                    );
-                }
+            if let (Some(level), Some(max)) = (value.as_i64(), max)
+                && level > 0
+                && max > 0
+            {
+                device.set_dynamic(
+                    index,
+                    Dynamic::Level {
+                        start: level,
+                        per_second: max as f64 * drain_percent_per_hour / 100.0 / 3600.0,
+                    },
+                );
             }
         }
     }
@@ -224,7 +224,10 @@ mod tests {
     fn serials_unique_over_a_slash_16() {
         let mut seen = std::collections::HashSet::new();
         for n in 0..65536u64 {
-            assert!(seen.insert(rewrite_serial("X1234567", n)), "collision at {n}");
+            assert!(
+                seen.insert(rewrite_serial("X1234567", n)),
+                "collision at {n}"
+            );
         }
     }
 

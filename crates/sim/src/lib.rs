@@ -112,10 +112,10 @@ impl Simulator {
         for plan in plans {
             let recording = cache.load(&plan.recording)?;
             let mut device = Device::new(recording.clone());
-            if plan.unique {
-                if let Some(first) = plan.addresses.first() {
-                    identity::make_unique(&mut device, first.ip());
-                }
+            if plan.unique
+                && let Some(first) = plan.addresses.first()
+            {
+                identity::make_unique(&mut device, first.ip());
             }
             identity::make_alive(
                 &mut device,
@@ -130,7 +130,11 @@ impl Simulator {
             let mut users = Vec::new();
             for credentials in &plan.v3_users {
                 if let Credentials::Usm(usm) = credentials {
-                    let key = format!("{usm:?}{:?}{:?}", usm.auth.as_ref().map(|a| a.1.expose()), usm.privacy.as_ref().map(|p| p.1.expose()));
+                    let key = format!(
+                        "{usm:?}{:?}{:?}",
+                        usm.auth.as_ref().map(|a| a.1.expose()),
+                        usm.privacy.as_ref().map(|p| p.1.expose())
+                    );
                     let user = match users_cache.get(&key) {
                         Some(u) => u.clone(),
                         None => {

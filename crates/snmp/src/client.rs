@@ -253,6 +253,7 @@ impl Session {
             .collect()
     }
 
+    #[allow(clippy::boxed_local)] // the engine hands its errors over boxed
     fn err(&self, e: Box<async_snmp::Error>) -> SnmpError {
         SnmpError::from_engine(*e, self.target)
     }
@@ -310,20 +311,29 @@ impl Poller for Session {
     }
 
     async fn walk(&self, subtree: &Oid) -> Result<Vec<VarBind>, SnmpError> {
-        let stream = self
-            .client
-            .walk(subtree.into())
-            .map_err(|e| self.err(e))?;
+        let stream = self.client.walk(subtree.into()).map_err(|e| self.err(e))?;
         let varbinds = stream.collect().await.map_err(|e| self.err(e))?;
         self.convert(&varbinds)
     }
 
     async fn get_next(&self, oid: &Oid) -> Result<VarBind, SnmpError> {
-        let response = self
-            .client
-            .get_next(&oid.into())
-            .await
-            .map_err(|e| self.err(e))?;
+        let response = match self.client.get_next(&oid.into()).await {
+            Ok(response) => response,
+            // SNMPv1 says "end of the MIB" with noSuchName (RFC 1157 §4.1.3).
+            Err(e)
+                if self.v1
+                    && matches!(
+                        &*e,
+                        async_snmp::Error::Snmp {
+                            status: async_snmp::ErrorStatus::NoSuchName,
+                            ..
+                        }
+                    ) =>
+            {
+                return Ok(VarBind::new(oid.clone(), Value::EndOfMibView));
+            }
+            Err(e) => return Err(self.err(e)),
+        };
         let mut varbinds = self.convert(&response.varbinds)?;
         match varbinds.len() {
             1 => Ok(varbinds.remove(0)),

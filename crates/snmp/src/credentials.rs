@@ -223,15 +223,15 @@ impl Credentials {
             if usm.privacy.is_some() && usm.auth.is_none() {
                 return Err(CredentialsError::PrivacyWithoutAuth);
             }
-            if let Some((_, pw)) = &usm.auth {
-                if pw.expose().len() < 8 {
-                    return Err(CredentialsError::ShortPassword("authentication"));
-                }
+            if let Some((_, pw)) = &usm.auth
+                && pw.expose().len() < 8
+            {
+                return Err(CredentialsError::ShortPassword("authentication"));
             }
-            if let Some((_, pw)) = &usm.privacy {
-                if pw.expose().len() < 8 {
-                    return Err(CredentialsError::ShortPassword("privacy"));
-                }
+            if let Some((_, pw)) = &usm.privacy
+                && pw.expose().len() < 8
+            {
+                return Err(CredentialsError::ShortPassword("privacy"));
             }
         }
         Ok(())
@@ -444,7 +444,10 @@ mod tests {
             snmp_version: Some("2c".into()),
             ..Default::default()
         };
-        assert_eq!(mixed.build(), Err(CredentialsError::NotForCommunity("user")));
+        assert_eq!(
+            mixed.build(),
+            Err(CredentialsError::NotForCommunity("user"))
+        );
         assert!(matches!(
             CredentialSpec {
                 snmp_version: Some("4".into()),

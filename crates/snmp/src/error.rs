@@ -19,9 +19,7 @@ impl std::fmt::Display for V3Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             V3Failure::UnknownUser => "unknown user name (check --user)",
-            V3Failure::WrongDigest => {
-                "wrong digest (check --auth-protocol and --auth-password)"
-            }
+            V3Failure::WrongDigest => "wrong digest (check --auth-protocol and --auth-password)",
             V3Failure::DecryptionError => {
                 "decryption error (check --priv-protocol and --priv-password)"
             }

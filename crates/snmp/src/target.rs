@@ -82,7 +82,15 @@ mod tests {
         assert_eq!(t("[::1]:1161").ok(), Some(("::1".into(), 1161)));
         assert_eq!(t("[::1]").ok(), Some(("::1".into(), 161)));
         assert_eq!(t("fe80::1").ok(), Some(("fe80::1".into(), 161)));
-        for bad in ["", "host:", "host:99999", "[::1", "[nonsense]:1", "a b", "h:1:x"] {
+        for bad in [
+            "",
+            "host:",
+            "host:99999",
+            "[::1",
+            "[nonsense]:1",
+            "a b",
+            "h:1:x",
+        ] {
             assert!(t(bad).is_err(), "{bad:?} should be rejected");
         }
     }

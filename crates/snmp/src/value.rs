@@ -98,7 +98,12 @@ impl TryFrom<&async_snmp::Value> for Value {
             V::NoSuchObject => Value::NoSuchObject,
             V::NoSuchInstance => Value::NoSuchInstance,
             V::EndOfMibView => Value::EndOfMibView,
-            other => return Err(ValueConversionError(format!("unsupported type {}", other.kind()))),
+            other => {
+                return Err(ValueConversionError(format!(
+                    "unsupported type {}",
+                    other.kind()
+                )));
+            }
         })
     }
 }
