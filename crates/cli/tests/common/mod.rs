@@ -624,6 +624,18 @@ pub fn netsnmp_walk(
     target: SocketAddr,
     root: &str,
 ) -> Vec<VarBind> {
+    try_netsnmp_walk(tool, env, tmp, credentials, target, root).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`netsnmp_walk`], with the failure as a message instead of a panic.
+pub fn try_netsnmp_walk(
+    tool: &Path,
+    env: &NetSnmpEnv,
+    tmp: &TempDir,
+    credentials: &[&str],
+    target: SocketAddr,
+    root: &str,
+) -> Result<Vec<VarBind>, String> {
     let mut cmd = Command::new(tool);
     env.apply(&mut cmd)
         .args(["-On", "-Ox", "-Oe", "-t", "5", "-r", "1"])
@@ -641,13 +653,13 @@ pub fn netsnmp_walk(
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with("Created directory:"))
         .collect();
-    assert!(
-        out.status.success() && errors.is_empty(),
-        "{shown} did not end cleanly ({}):\n{}",
-        out.status,
-        out.stderr
-    );
-    parse_netsnmp(&out.stdout_text()).unwrap_or_else(|e| panic!("{shown}: {e}"))
+    if !out.status.success() || !errors.is_empty() {
+        return Err(format!(
+            "{shown} did not end cleanly ({}):\n{}",
+            out.status, out.stderr
+        ));
+    }
+    parse_netsnmp(&out.stdout_text()).map_err(|e| format!("{shown}: {e}"))
 }
 
 /// Reads the output of net-snmp's tools with `-On -Ox -Oe` (`.OID = TYPE:
@@ -743,6 +755,15 @@ fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, String> {
 /// subtrees), fails unless it ends with exit 0, and returns the recording
 /// it wrote, read by our snmprec parser (which must find no bad line).
 pub fn printwatch_walk(tmp: &TempDir, label: &str, args: &[&str]) -> Vec<VarBind> {
+    try_printwatch_walk(tmp, label, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`printwatch_walk`], with the failure as a message instead of a panic.
+pub fn try_printwatch_walk(
+    tmp: &TempDir,
+    label: &str,
+    args: &[&str],
+) -> Result<Vec<VarBind>, String> {
     let out_file = tmp.file(&format!("{label}.walk.snmprec"));
     let mut cmd = Command::new(printwatch());
     cmd.arg("walk").args(args).arg("--out").arg(&out_file);
@@ -752,21 +773,22 @@ pub fn printwatch_walk(tmp: &TempDir, label: &str, args: &[&str]) -> Vec<VarBind
         out_file.display()
     );
     let out = run(&mut cmd, Duration::from_secs(300), tmp.path());
-    assert!(
-        out.status.success(),
-        "{shown}: expected exit 0, got {}; stderr:\n{}",
-        out.status,
-        out.stderr
-    );
+    if !out.status.success() {
+        return Err(format!(
+            "{shown}: expected exit 0, got {}; stderr:\n{}",
+            out.status, out.stderr
+        ));
+    }
     let bytes = std::fs::read(&out_file)
-        .unwrap_or_else(|e| panic!("{shown}: no output file {}: {e}", out_file.display()));
+        .map_err(|e| format!("{shown}: no output file {}: {e}", out_file.display()))?;
     let parsed = snmprec::parse(&bytes);
-    assert!(
-        parsed.problems.is_empty(),
-        "{shown}: our own parser rejects lines of printwatch's recording: {:?}",
-        &parsed.problems[..parsed.problems.len().min(5)]
-    );
-    parsed.records
+    if !parsed.problems.is_empty() {
+        return Err(format!(
+            "{shown}: our own parser rejects lines of printwatch's recording: {:?}",
+            &parsed.problems[..parsed.problems.len().min(5)]
+        ));
+    }
+    Ok(parsed.records)
 }
 
 /// Runs `printwatch walk ARGS…` expecting it to fail, and returns its output.
