@@ -15,8 +15,9 @@
 //!   bytes; empty `4` values as empty strings.
 //! - At the end of the tree a GETBULK response repeats endOfMibView for
 //!   every requested repetition (net-snmp's snmpbulkwalk prints them all).
-//! - Counter64 is not sent over v1 (net-snmp refuses a bulk walk over v1
-//!   anyway); these walks are v2c and v3 only.
+//! - Over v1 it hides Counter64 as RFC 2576 §4.2.2 says: GETNEXT skips
+//!   those objects and a GET of one answers noSuchName. These walks are v2c
+//!   and v3, where every recorded type comes back.
 //! - It reads new data files only when it starts, and builds an index of
 //!   each in its cache directory first (a few seconds for all of them).
 //! - As root it must drop privileges (`--process-user`): its data must be
