@@ -387,3 +387,68 @@ fn silence_is_no_answer() {
         expect_failure(&tmp, "silence", &args, 3, &["no answer", "timeout"]);
     }
 }
+
+/// The whole tree of a stock agent (thousands of objects, every type it
+/// has: Counter64 of ifXTable, long hrSWRun rows…), v2c and v3 authPriv:
+/// the walk must end cleanly, in order, with as many objects as net-snmp's
+/// own walk (within 10 %: process and socket tables move), and every OID
+/// both saw with the same type.
+#[test]
+fn whole_tree_walks_end_cleanly() {
+    let snmpbulkwalk = need!(common::netsnmp_tool("snmpbulkwalk"));
+    let tmp = TempDir::new("snmpd-whole");
+    let snmpd = need!(start_snmpd(&tmp, common::test_ip(1, 8)));
+    let env = NetSnmpEnv::new(&tmp);
+    let target = snmpd.target.to_string();
+    let (v3_pw, v3_ns) = v3_args(&USERS[1]);
+    let cases: [(&str, Vec<&str>, Vec<&str>); 2] = [
+        (
+            "v2c",
+            vec!["--community", COMMUNITY],
+            vec!["-v2c", "-c", COMMUNITY],
+        ),
+        ("v3 SHA/AES", v3_pw, v3_ns),
+    ];
+    let mut failures = Vec::new();
+    for (what, pw, ns) in cases {
+        let theirs = common::netsnmp_walk(&snmpbulkwalk, &env, &tmp, &ns, snmpd.target, ".1");
+        let mut args = pw.clone();
+        args.push(&target);
+        let label = format!("whole tree {what}");
+        let ours = match common::try_printwatch_walk(&tmp, &label.replace([' ', '/'], "-"), &args) {
+            Ok(ours) => ours,
+            Err(e) => {
+                failures.push(format!("{label}: {e}"));
+                continue;
+            }
+        };
+        let types: std::collections::BTreeMap<_, _> =
+            theirs.iter().map(|r| (&r.oid, r.value.tag())).collect();
+        let wrong_types: Vec<String> = ours
+            .iter()
+            .filter(|r| types.get(&r.oid).is_some_and(|t| *t != r.value.tag()))
+            .map(|r| format!("{} = {}", r.oid, common::describe(&r.value)))
+            .collect();
+        let out_of_order = ours.windows(2).filter(|p| p[1].oid <= p[0].oid).count();
+        let exceptions = ours.iter().filter(|r| r.value.is_exception()).count();
+        let (a, b) = (ours.len() as f64, theirs.len() as f64);
+        common::report(&format!(
+            "{label}: printwatch {} objects, snmpbulkwalk {}; {} types differ, {} out of order, {} exception values",
+            ours.len(),
+            theirs.len(),
+            wrong_types.len(),
+            out_of_order,
+            exceptions
+        ));
+        if (a - b).abs() > b / 10.0 || !wrong_types.is_empty() || out_of_order > 0 || exceptions > 0
+        {
+            failures.push(format!(
+                "{label}: printwatch {} objects, snmpbulkwalk {}; types differ: {:?}; {out_of_order} out of order; {exceptions} exception values",
+                ours.len(),
+                theirs.len(),
+                &wrong_types[..wrong_types.len().min(5)]
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -731,8 +731,25 @@ pub fn parse_netsnmp(text: &str) -> Result<Vec<VarBind>, String> {
                     Value::TimeTicks(u32_of(inner)?)
                 }
                 "Opaque" => {
-                    let hex = v.trim().strip_prefix("Hex-STRING:").unwrap_or(v);
-                    Value::Opaque(parse_hex_bytes(hex).map_err(|e| bad(&e))?)
+                    // net-snmp decodes the Opaque-wrapped float and double
+                    // of RFC draft-perkins-opaque (laLoadFloat) and prints
+                    // them rounded: the bytes are rebuilt from the text and
+                    // may differ in the last bits; compare their type only.
+                    let v = v.trim();
+                    if let Some(f) = v.strip_prefix("Float: ") {
+                        let f: f32 = f.trim().parse().map_err(|_| bad("bad Float"))?;
+                        let mut b = vec![0x9f, 0x78, 0x04];
+                        b.extend_from_slice(&f.to_be_bytes());
+                        Value::Opaque(b)
+                    } else if let Some(d) = v.strip_prefix("Double: ") {
+                        let d: f64 = d.trim().parse().map_err(|_| bad("bad Double"))?;
+                        let mut b = vec![0x9f, 0x79, 0x08];
+                        b.extend_from_slice(&d.to_be_bytes());
+                        Value::Opaque(b)
+                    } else {
+                        let hex = v.strip_prefix("Hex-STRING:").unwrap_or(v);
+                        Value::Opaque(parse_hex_bytes(hex).map_err(|e| bad(&e))?)
+                    }
                 }
                 other => return Err(bad(&format!("type {other} not understood"))),
             }
