@@ -1,0 +1,362 @@
+//! Sealed envelopes: the only form in which messages travel.
+//!
+//! Layout (all integers big-endian):
+//!
+//! ```text
+//! offset size field
+//!      0    2 magic "PW"
+//!      2    1 protocol version (PROTOCOL_VERSION)
+//!      3    1 direction: 1 agent → server, 2 server → agent
+//!      4    8 agent id (i64)
+//!     12    8 sequence number (u64, per agent and direction, from 1)
+//!     20   24 XChaCha20 nonce (random)
+//!     44    … ciphertext of zstd(JSON), with the 16-byte Poly1305 tag
+//! ```
+//!
+//! The first 20 bytes are the associated data: altering the version,
+//! direction, agent id or sequence number makes the envelope fail to open.
+//! The receiver reads the header first ([`UnverifiedHeader`]) only to find
+//! which key to try; nothing in it is trusted until [`open`] succeeds.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::{CryptoRng, RngCore};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::io::Read;
+
+use crate::{AgentId, AgentKey, PROTOCOL_VERSION, ProtocolError, Result};
+
+const MAGIC: &[u8; 2] = b"PW";
+/// Bytes of associated data (magic to sequence number).
+pub const AAD_LEN: usize = 20;
+/// Bytes before the ciphertext.
+pub const HEADER_LEN: usize = AAD_LEN + 24;
+const TAG_LEN: usize = 16;
+/// Largest envelope accepted (sealed bytes).
+pub const MAX_ENVELOPE: usize = 8 * 1024 * 1024;
+/// Largest decompressed message accepted (zstd bombs stop here).
+pub const MAX_PLAINTEXT: usize = 64 * 1024 * 1024;
+const ZSTD_LEVEL: i32 = 3;
+
+/// Who sealed the envelope. Bound in, so an envelope cannot be reflected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    AgentToServer = 1,
+    ServerToAgent = 2,
+}
+
+impl Direction {
+    fn from_byte(b: u8) -> Result<Direction> {
+        match b {
+            1 => Ok(Direction::AgentToServer),
+            2 => Ok(Direction::ServerToAgent),
+            _ => Err(ProtocolError::Malformed("unknown direction")),
+        }
+    }
+}
+
+/// The header of an envelope that has not been authenticated yet: use the
+/// agent id only to look up the key, then call [`open`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnverifiedHeader {
+    pub agent_id: AgentId,
+    pub direction: Direction,
+    pub seq: u64,
+}
+
+impl UnverifiedHeader {
+    pub fn parse(bytes: &[u8]) -> Result<UnverifiedHeader> {
+        if bytes.len() > MAX_ENVELOPE {
+            return Err(ProtocolError::TooLarge {
+                size: bytes.len(),
+                limit: MAX_ENVELOPE,
+            });
+        }
+        if bytes.len() < HEADER_LEN + TAG_LEN {
+            return Err(ProtocolError::Malformed("too short"));
+        }
+        if &bytes[0..2] != MAGIC {
+            return Err(ProtocolError::Malformed("bad magic"));
+        }
+        if bytes[2] != PROTOCOL_VERSION {
+            return Err(ProtocolError::Version {
+                got: bytes[2].into(),
+                supported: PROTOCOL_VERSION.into(),
+            });
+        }
+        let direction = Direction::from_byte(bytes[3])?;
+        let agent_id = AgentId(i64::from_be_bytes(be8(&bytes[4..12])));
+        let seq = u64::from_be_bytes(be8(&bytes[12..20]));
+        Ok(UnverifiedHeader {
+            agent_id,
+            direction,
+            seq,
+        })
+    }
+}
+
+fn be8(slice: &[u8]) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(slice);
+    out
+}
+
+/// A message that opened: authentic, for this agent, at this sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opened<T> {
+    pub agent_id: AgentId,
+    pub seq: u64,
+    pub message: T,
+}
+
+/// Seal `message` as JSON, compressed with zstd.
+pub fn seal<T: Serialize, R: RngCore + CryptoRng>(
+    key: &AgentKey,
+    direction: Direction,
+    agent_id: AgentId,
+    seq: u64,
+    message: &T,
+    rng: &mut R,
+) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(message)?;
+    let compressed = zstd::bulk::compress(&json, ZSTD_LEVEL)
+        .map_err(|e| ProtocolError::Compression(e.to_string()))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + compressed.len() + TAG_LEN);
+    out.extend_from_slice(MAGIC);
+    out.push(PROTOCOL_VERSION);
+    out.push(direction as u8);
+    out.extend_from_slice(&agent_id.0.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    let mut nonce = [0u8; 24];
+    rng.fill_bytes(&mut nonce);
+    out.extend_from_slice(&nonce);
+    let cipher = XChaCha20Poly1305::new(key.expose().into());
+    let sealed = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &compressed,
+                aad: &out[..AAD_LEN],
+            },
+        )
+        .map_err(|_| ProtocolError::NotAuthentic)?;
+    out.extend_from_slice(&sealed);
+    if out.len() > MAX_ENVELOPE {
+        return Err(ProtocolError::TooLarge {
+            size: out.len(),
+            limit: MAX_ENVELOPE,
+        });
+    }
+    Ok(out)
+}
+
+/// Open an envelope sealed with `key` in `direction`.
+pub fn open<T: DeserializeOwned>(
+    key: &AgentKey,
+    direction: Direction,
+    bytes: &[u8],
+) -> Result<Opened<T>> {
+    let header = UnverifiedHeader::parse(bytes)?;
+    let cipher = XChaCha20Poly1305::new(key.expose().into());
+    let compressed = cipher
+        .decrypt(
+            XNonce::from_slice(&bytes[AAD_LEN..HEADER_LEN]),
+            Payload {
+                msg: &bytes[HEADER_LEN..],
+                aad: &bytes[..AAD_LEN],
+            },
+        )
+        .map_err(|_| ProtocolError::NotAuthentic)?;
+    // Authentic: only now does the header mean anything.
+    if header.direction != direction {
+        return Err(ProtocolError::WrongDirection);
+    }
+    let json = decompress_limited(&compressed, MAX_PLAINTEXT)?;
+    let message = serde_json::from_slice(&json)?;
+    Ok(Opened {
+        agent_id: header.agent_id,
+        seq: header.seq,
+        message,
+    })
+}
+
+fn decompress_limited(data: &[u8], limit: usize) -> Result<Vec<u8>> {
+    let decoder = zstd::stream::read::Decoder::new(data)
+        .map_err(|e| ProtocolError::Compression(e.to_string()))?;
+    let mut out = Vec::new();
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ProtocolError::Compression(e.to_string()))?;
+    if out.len() > limit {
+        return Err(ProtocolError::TooLarge {
+            size: out.len(),
+            limit,
+        });
+    }
+    Ok(out)
+}
+
+/// What to do with an authentic envelope, given the last sequence number
+/// applied for its agent (0 before the first).
+///
+/// The agent delivers its spool in order and waits for each answer, so the
+/// only legitimate repeat is the last envelope again (its answer was lost).
+/// Gaps are allowed (a heartbeat that never arrived), going back is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqVerdict {
+    /// New: apply it, then record `seq` as the last applied.
+    Apply,
+    /// The last applied one again: answer "already applied", store nothing.
+    Duplicate,
+    /// Older than the last applied: a replay or a reordering; reject it.
+    Stale { last_applied: u64 },
+}
+
+pub fn check_sequence(last_applied: u64, seq: u64) -> SeqVerdict {
+    if seq > last_applied {
+        SeqVerdict::Apply
+    } else if seq == last_applied {
+        SeqVerdict::Duplicate
+    } else {
+        SeqVerdict::Stale { last_applied }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::OsRng;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Msg {
+        text: String,
+    }
+
+    fn key(b: u8) -> AgentKey {
+        AgentKey::from_bytes([b; 32])
+    }
+
+    fn sealed() -> Vec<u8> {
+        let msg = Msg {
+            text: "hello ".repeat(100),
+        };
+        seal(
+            &key(1),
+            Direction::AgentToServer,
+            AgentId(5),
+            9,
+            &msg,
+            &mut OsRng,
+        )
+        .expect("seal")
+    }
+
+    #[test]
+    fn seals_and_opens() {
+        let bytes = sealed();
+        assert!(bytes.len() < 200, "compressed: {}", bytes.len());
+        let opened: Opened<Msg> = open(&key(1), Direction::AgentToServer, &bytes).expect("open");
+        assert_eq!(opened.agent_id, AgentId(5));
+        assert_eq!(opened.seq, 9);
+        assert_eq!(opened.message.text, "hello ".repeat(100));
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let bytes = sealed();
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            assert!(
+                open::<Msg>(&key(1), Direction::AgentToServer, &bad).is_err(),
+                "byte {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrong_key_fails() {
+        assert!(matches!(
+            open::<Msg>(&key(2), Direction::AgentToServer, &sealed()),
+            Err(ProtocolError::NotAuthentic)
+        ));
+    }
+
+    #[test]
+    fn another_agent_id_or_sequence_fails() {
+        let bytes = sealed();
+        let mut other_agent = bytes.clone();
+        other_agent[4..12].copy_from_slice(&6i64.to_be_bytes());
+        assert_eq!(
+            UnverifiedHeader::parse(&other_agent)
+                .expect("parses")
+                .agent_id,
+            AgentId(6)
+        );
+        assert!(matches!(
+            open::<Msg>(&key(1), Direction::AgentToServer, &other_agent),
+            Err(ProtocolError::NotAuthentic)
+        ));
+        let mut other_seq = bytes;
+        other_seq[12..20].copy_from_slice(&10u64.to_be_bytes());
+        assert!(matches!(
+            open::<Msg>(&key(1), Direction::AgentToServer, &other_seq),
+            Err(ProtocolError::NotAuthentic)
+        ));
+    }
+
+    #[test]
+    fn the_direction_is_bound() {
+        let bytes = sealed();
+        assert!(matches!(
+            open::<Msg>(&key(1), Direction::ServerToAgent, &bytes),
+            Err(ProtocolError::WrongDirection)
+        ));
+        let mut flipped = bytes;
+        flipped[3] = 2;
+        assert!(open::<Msg>(&key(1), Direction::ServerToAgent, &flipped).is_err());
+    }
+
+    #[test]
+    fn truncated_and_foreign_input_is_malformed() {
+        let bytes = sealed();
+        for len in [0, 1, 19, 20, 43, 44, 59] {
+            assert!(open::<Msg>(&key(1), Direction::AgentToServer, &bytes[..len]).is_err());
+        }
+        assert!(matches!(
+            UnverifiedHeader::parse(
+                b"{\"json\": true, \"padding\": \"......................................\"}"
+            ),
+            Err(ProtocolError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn nonces_are_fresh() {
+        assert_ne!(sealed()[AAD_LEN..HEADER_LEN], sealed()[AAD_LEN..HEADER_LEN]);
+    }
+
+    #[test]
+    fn decompression_is_bounded() {
+        let big = vec![b'a'; 1000];
+        let compressed = zstd::bulk::compress(&big, 3).expect("compress");
+        assert!(matches!(
+            decompress_limited(&compressed, 999),
+            Err(ProtocolError::TooLarge { .. })
+        ));
+        assert_eq!(decompress_limited(&compressed, 1000).expect("fits"), big);
+    }
+
+    #[test]
+    fn sequence_numbers_apply_once_in_order() {
+        assert_eq!(check_sequence(0, 1), SeqVerdict::Apply);
+        assert_eq!(check_sequence(4, 5), SeqVerdict::Apply);
+        assert_eq!(check_sequence(4, 9), SeqVerdict::Apply, "gaps are allowed");
+        assert_eq!(check_sequence(5, 5), SeqVerdict::Duplicate);
+        assert_eq!(check_sequence(5, 4), SeqVerdict::Stale { last_applied: 5 });
+        assert_eq!(check_sequence(5, 0), SeqVerdict::Stale { last_applied: 5 });
+    }
+}
