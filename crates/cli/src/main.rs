@@ -1,6 +1,7 @@
 //! `printwatch`: one binary, one subcommand per job. Thin: it parses
 //! arguments and calls the crates.
 
+mod collect;
 mod sim;
 mod snmp_args;
 mod walk;
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Collect one device: identity, status, meters, supplies, alerts.
+    Collect(collect::CollectArgs),
     /// Record a device (or some subtrees) in snmprec format.
     Walk(walk::WalkArgs),
     /// Serve snmprec recordings as live SNMP agents.
@@ -32,7 +35,16 @@ enum Command {
 /// Exit codes of PRODUCT.md: 0 done, 1 other error, 2 usage, 3 no answer,
 /// 4 authentication failure, 5 not a printer.
 fn exit_code(error: &anyhow::Error) -> u8 {
-    match error.downcast_ref::<SnmpError>() {
+    if let Some(printwatch_printer::CollectError::NotAPrinter(_)) = error.downcast_ref() {
+        return 5;
+    }
+    let snmp = error.downcast_ref::<SnmpError>().or_else(|| match error
+        .downcast_ref::<printwatch_printer::CollectError>(
+    ) {
+        Some(printwatch_printer::CollectError::Snmp(e)) => Some(e),
+        _ => None,
+    });
+    match snmp {
         Some(e) if e.is_timeout() => 3,
         Some(e) if e.is_auth_failure() => 4,
         Some(SnmpError::InvalidTarget(_)) => 2,
@@ -61,6 +73,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Collect(args) => collect::run(args).await,
             Command::Walk(args) => walk::run(args).await,
             Command::Sim(args) => sim::run(args).await,
         }

@@ -62,6 +62,17 @@ pub trait Poller: Send + Sync {
 
     /// One GETNEXT: the first object after `oid`, or `EndOfMibView`.
     fn get_next(&self, oid: &Oid) -> impl Future<Output = Result<VarBind, SnmpError>> + Send;
+
+    /// One GETBULK (v2c and v3): the `max_repetitions` successors of each
+    /// OID, interleaved row by row (RFC 3416 §4.2.3).
+    fn get_bulk(
+        &self,
+        oids: &[Oid],
+        max_repetitions: u32,
+    ) -> impl Future<Output = Result<Vec<VarBind>, SnmpError>> + Send;
+
+    /// Whether GETBULK exists (not in SNMPv1).
+    fn has_bulk(&self) -> bool;
 }
 
 /// The shared part of all sessions: sockets, the v3 engine cache, derived
@@ -95,7 +106,13 @@ impl SnmpEngine {
             (&self.v6, "[::]:0")
         };
         cell.get_or_try_init(|| async {
-            UdpTransport::bind(bind)
+            // Advertise the largest UDP message we can take (msgMaxSize):
+            // with the engine's default of 1472, net-snmp agents answer a v3
+            // GETBULK that would not fit with genErr instead of fewer rows.
+            UdpTransport::builder()
+                .bind(bind)
+                .receive_capacity(async_snmp::MAX_UDP_PAYLOAD)
+                .build()
                 .await
                 .map_err(|e| SnmpError::Network {
                     target,
@@ -262,6 +279,24 @@ impl Session {
 impl Poller for Session {
     fn target(&self) -> SocketAddr {
         self.target
+    }
+
+    fn has_bulk(&self) -> bool {
+        !self.v1
+    }
+
+    async fn get_bulk(
+        &self,
+        oids: &[Oid],
+        max_repetitions: u32,
+    ) -> Result<Vec<VarBind>, SnmpError> {
+        let wire: Vec<async_snmp::Oid> = oids.iter().map(async_snmp::Oid::from).collect();
+        let varbinds = self
+            .client
+            .get_bulk(&wire, 0, max_repetitions)
+            .await
+            .map_err(|e| self.err(e))?;
+        self.convert(&varbinds)
     }
 
     async fn get(&self, oids: &[Oid]) -> Result<Vec<VarBind>, SnmpError> {

@@ -50,6 +50,8 @@ pub enum SnmpError {
         "{target} refused access (authorizationError): the community or user is not allowed to read this, or not at this security level"
     )]
     NotAuthorized { target: SocketAddr },
+    #[error("{target} answered tooBig: the response would exceed its message size")]
+    TooBig { target: SocketAddr },
     #[error("{target} answered with error {status} at index {index}")]
     Agent {
         target: SocketAddr,
@@ -113,6 +115,10 @@ impl SnmpError {
                 status: async_snmp::ErrorStatus::AuthorizationError,
                 ..
             } => SnmpError::NotAuthorized { target },
+            E::Snmp {
+                status: async_snmp::ErrorStatus::TooBig,
+                ..
+            } => SnmpError::TooBig { target },
             E::Snmp { status, index, .. } => SnmpError::Agent {
                 target,
                 status: status.to_string(),

@@ -16,6 +16,7 @@ mod error;
 pub mod fuzzing;
 mod oid;
 pub mod snmprec;
+pub mod table;
 pub mod target;
 mod value;
 

@@ -1,0 +1,160 @@
+//! Collection: what to ask a device for, and the snapshot made from the
+//! answers.
+//!
+//! The plan has two rounds: one GET of the identifying scalars (which choose
+//! the profile), then one pass over the needed table columns side by side
+//! (GETBULK) and one GET of the profile's scalars. The reading code
+//! (`standard.rs`, `profile.rs`) reads only what the plan fetched, so a
+//! snapshot from this collection equals one made from a full walk.
+
+use printwatch_snmp::table::read_columns;
+use printwatch_snmp::{Oid, Poller, SnmpError};
+
+use crate::mib::{MibView, col, oid, std_oids as o};
+use crate::profile::ProfileSet;
+use crate::snapshot::Snapshot;
+use crate::standard;
+
+/// Rows asked per GETBULK round of the table pass.
+const ROWS_PER_ROUND: u32 = 12;
+
+/// What a collection fetches.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub scalars: Vec<Oid>,
+    pub columns: Vec<Oid>,
+}
+
+impl Plan {
+    /// Whether the plan fetches `oid`.
+    pub fn covers(&self, oid: &Oid) -> bool {
+        self.scalars.contains(oid) || self.columns.iter().any(|c| oid.starts_with(c) && oid != c)
+    }
+}
+
+/// The first round: scalars that identify the device, and the printer's
+/// Host Resources row at the usual index 1.
+pub fn first_round() -> Vec<Oid> {
+    standard::plan(Some(1)).0
+}
+
+/// Everything a collection of this device fetches, given what the first
+/// round (or a full walk) shows.
+pub fn plan(view: &MibView, profiles: &ProfileSet) -> Plan {
+    let index = standard::printer_device_index(view);
+    let (mut scalars, mut columns) = standard::plan(index);
+    scalars.extend(first_round());
+    if let Some(profile) = profiles.select(view) {
+        let (s, c) = profile.plan();
+        scalars.extend(s);
+        columns.extend(c);
+    }
+    scalars.sort();
+    scalars.dedup();
+    columns.sort();
+    columns.dedup();
+    Plan { scalars, columns }
+}
+
+/// Whether a device is a printer: Host Resources says so, or it has a
+/// Printer-MIB.
+pub fn is_printer(view: &MibView) -> bool {
+    standard::printer_device_index(view).is_some()
+        || view
+            .column(&oid(o::PRT_GENERAL_SERIAL_NUMBER))
+            .next()
+            .is_some()
+        || view.column(&col(o::PRT_MARKER, 4)).next().is_some()
+        || view.column(&col(o::PRT_SUPPLIES, 6)).next().is_some()
+}
+
+/// Makes the snapshot from the objects of a device (collected or walked).
+pub fn read_snapshot(target: &str, view: &MibView, profiles: &ProfileSet) -> Snapshot {
+    let mut snap = Snapshot::new(target);
+    standard::read(view, &mut snap);
+    match profiles.select(view) {
+        Some(profile) => profile.apply(view, &mut snap),
+        None => {
+            snap.family = snap
+                .sys_object_id
+                .as_deref()
+                .and_then(|id| profiles.enterprise_family(id));
+            snap.vendor = snap.family.clone();
+        }
+    }
+    finish(&mut snap);
+    snap
+}
+
+/// Rules every snapshot follows, whatever the profile: `total` exists
+/// whenever a page counter does, and disagreements are reported.
+fn finish(snap: &mut Snapshot) {
+    let marker = snap
+        .meters
+        .iter()
+        .find(|m| m.name == "marker_life")
+        .cloned();
+    match (snap.meter("total"), marker) {
+        (None, Some(marker)) => {
+            let mut total = marker;
+            total.name = "total".into();
+            snap.meters.insert(0, total);
+        }
+        (Some(total), Some(marker)) if total != marker.value => {
+            snap.warnings.push(format!(
+                "vendor total {total} differs from prtMarkerLifeCount {}",
+                marker.value
+            ));
+        }
+        _ => {}
+    }
+    if let Some(serial) = &snap.serial {
+        let trimmed = serial.trim().to_owned();
+        snap.serial = (!trimmed.is_empty()).then_some(trimmed);
+    }
+}
+
+/// Why a collection produced no snapshot.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CollectError {
+    #[error(transparent)]
+    Snmp(#[from] SnmpError),
+    #[error("{0} answered but is not a printer (no Printer-MIB, no hrPrinter device)")]
+    NotAPrinter(String),
+}
+
+/// Collects one device.
+pub async fn collect<P: Poller>(
+    poller: &P,
+    target: &str,
+    profiles: &ProfileSet,
+) -> Result<Snapshot, CollectError> {
+    let mut view = MibView::new();
+    view.extend(poller.get(&first_round()).await?);
+    let profile = profiles.select(&view);
+    let mut scalars: Vec<Oid> = profile.map(|p| p.plan().0).unwrap_or_default();
+    let (_, mut columns) = standard::plan(None);
+    if let Some(p) = profile {
+        columns.extend(p.plan().1);
+    }
+    columns.sort();
+    columns.dedup();
+    let (table, extra) = futures::join!(
+        read_columns(poller, &columns, ROWS_PER_ROUND),
+        poller.get(&scalars)
+    );
+    view.extend(table?);
+    view.extend(extra?);
+    // The printer is not device 1: its Host Resources row in one more GET.
+    if let Some(index) = standard::printer_device_index(&view)
+        && index != 1
+    {
+        scalars = standard::plan(Some(index)).0;
+        view.extend(poller.get(&scalars).await?);
+    }
+    if !is_printer(&view) {
+        return Err(CollectError::NotAPrinter(target.to_owned()));
+    }
+    Ok(read_snapshot(target, &view, profiles))
+}

@@ -1,0 +1,129 @@
+//! Decoders for values that vendors pack in binary blobs. The decoder only
+//! knows the blob's layout; what each value means is data in the profile
+//! (`[[decoder]]` with its `fields`).
+
+use printwatch_snmp::Oid;
+
+use crate::mib::MibView;
+use crate::profile::FieldRule;
+use crate::snapshot::{Meter, Snapshot, Source, Supply};
+use crate::standard::level_state;
+
+/// Decoders known to this build.
+const NAMES: &[&str] = &["brother_records"];
+
+pub fn exists(name: &str) -> bool {
+    NAMES.contains(&name)
+}
+
+/// Brother's maintenance and counter blobs (BROTHER-MIB
+/// brInfoMaintenance / brInfoCounter): a sequence of 7-octet records, each a
+/// one-octet code, a one-octet type (01), a one-octet length (04) and a
+/// four-octet big-endian value.
+pub fn brother_records(blob: &[u8]) -> Vec<(u8, u32)> {
+    let mut records = Vec::new();
+    let mut rest = blob;
+    while rest.len() >= 3 {
+        let (code, len) = (rest[0], usize::from(rest[2]));
+        let Some(value) = rest.get(3..3 + len) else {
+            break;
+        };
+        if len == 4 {
+            let v = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
+            records.push((code, v));
+        }
+        rest = &rest[3 + len..];
+    }
+    records
+}
+
+/// Runs decoder `name` on the blobs at `oids`, adding what `fields` names.
+pub fn run(
+    name: &str,
+    view: &MibView,
+    oids: &[Oid],
+    fields: &std::collections::BTreeMap<String, FieldRule>,
+    snap: &mut Snapshot,
+) {
+    if name != "brother_records" {
+        return;
+    }
+    for oid in oids {
+        let Some(blob) = view.get(oid).and_then(|v| v.as_bytes()) else {
+            continue;
+        };
+        for (code, raw) in brother_records(blob) {
+            let Some(rule) = fields.get(&format!("{code:02x}")) else {
+                continue;
+            };
+            let value = u64::from(raw) / rule.divisor.unwrap_or(1).max(1);
+            let source = format!("{oid}#{code:02x}");
+            if let Some(meter) = &rule.meter {
+                if !snap.meters.iter().any(|m| &m.name == meter) {
+                    snap.meters.push(Meter {
+                        name: meter.clone(),
+                        value,
+                        unit: rule.unit.clone().unwrap_or_else(|| "impressions".into()),
+                        oid: Source::One(source),
+                    });
+                }
+            } else if let Some(description) = &rule.supply {
+                merge_supply(snap, rule, description, value.min(100) as i64, source);
+            }
+        }
+    }
+}
+
+/// A remaining-life percentage from a blob: sets the number on the matching
+/// Printer-MIB supply, or adds the supply.
+fn merge_supply(
+    snap: &mut Snapshot,
+    rule: &FieldRule,
+    description: &str,
+    percent: i64,
+    source: String,
+) {
+    let kind = rule.kind.clone().unwrap_or_else(|| "other".into());
+    let (p, state) = level_state(Some(percent), Some(100), true);
+    if let Some(existing) = snap
+        .supplies
+        .iter_mut()
+        .find(|s| s.kind == kind && s.color == rule.color)
+    {
+        if existing.percent.is_none() {
+            existing.percent = p;
+            existing.state = state;
+        }
+        return;
+    }
+    snap.supplies.push(Supply {
+        description: description.to_owned(),
+        kind,
+        color: rule.color.clone(),
+        level: Some(percent),
+        max: Some(100),
+        percent: p,
+        state,
+        unit: Some("percent".into()),
+        part_number: None,
+        serial: None,
+        oid: Some(source),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brother_records_are_read_and_truncation_is_safe() {
+        let blob = [
+            0x00, 0x01, 0x04, 0x00, 0x00, 0x13, 0x4b, // code 00 = 4939
+            0x70, 0x01, 0x04, 0x00, 0x00, 0x17, 0xd4, // code 70 = 6100
+            0x71, 0x01, 0x04, 0x00, 0x00, // truncated
+        ];
+        assert_eq!(brother_records(&blob), vec![(0x00, 4939), (0x70, 6100)]);
+        assert_eq!(brother_records(&[]), vec![]);
+        assert_eq!(brother_records(&[0xff; 2]), vec![]);
+    }
+}

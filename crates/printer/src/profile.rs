@@ -1,0 +1,604 @@
+//! Vendor profiles: data files that say how to read a vendor's devices.
+//!
+//! A profile (TOML, one per manufacturer family, in `profiles/`) names the
+//! devices it applies to (sysObjectID prefixes, sysDescr patterns), the brands
+//! of the family, where model, serial and firmware are found, the vendor
+//! meters (mapped to standard names, possibly sums of several OIDs) and how to
+//! read part numbers and cartridge serials. The profiles are embedded in the
+//! binary and can be replaced or extended from a directory, so that a new
+//! model needs no release. Where a vendor packs values in a binary blob, a
+//! decoder in code is named by the profile (`decoders.rs`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use printwatch_snmp::{Oid, Value};
+use regex_lite::Regex;
+use serde::Deserialize;
+
+use crate::mib::{MibView, int, text};
+use crate::snapshot::{Meter, Snapshot, Source};
+
+/// The profiles shipped in the binary, as (file name, text).
+pub const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/profiles.rs"));
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    #[error("profile {file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("profile directory {0}: {1}")]
+    Directory(String, String),
+}
+
+/// Where a text value is found.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TextSource {
+    /// A scalar OID.
+    #[serde(default)]
+    pub oid: Option<Oid>,
+    /// The first non-empty instance of a column.
+    #[serde(default)]
+    pub column: Option<Oid>,
+    /// A field already read: `sys_descr`, `device_descr`, `model`, `sys_name`.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Keeps the first capture group (or the whole match).
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// A prefix to put back (e.g. the brand, when the device omits it).
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+/// A vendor meter.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MeterRule {
+    /// Standard name (`total`, `total_color`, …) or a clear vendor name.
+    pub name: String,
+    #[serde(default)]
+    pub oid: Option<Oid>,
+    /// Several OIDs whose sum is the meter (all must be present).
+    #[serde(default)]
+    pub sum: Vec<Oid>,
+    /// Alternatives: the first OID present is used.
+    #[serde(default)]
+    pub first_of: Vec<Oid>,
+    #[serde(default = "impressions")]
+    pub unit: String,
+}
+
+fn impressions() -> String {
+    "impressions".into()
+}
+
+/// A brand of a family, recognised in sysDescr or the model.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Brand {
+    pub vendor: String,
+    pub pattern: String,
+}
+
+/// How the devices a profile applies to are recognised.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Match {
+    #[serde(default)]
+    pub sys_object_id: Vec<Oid>,
+    #[serde(default)]
+    pub sys_descr: Vec<String>,
+}
+
+/// Extra facts about supplies.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SupplyRules {
+    /// Part number found in the description (first capture group).
+    #[serde(default)]
+    pub part_number_regex: Option<String>,
+    /// A column, indexed like prtMarkerSuppliesTable, holding part numbers.
+    #[serde(default)]
+    pub part_number_column: Option<Oid>,
+    /// A column, indexed like prtMarkerSuppliesTable, holding cartridge serials.
+    #[serde(default)]
+    pub serial_column: Option<Oid>,
+}
+
+/// One vendor profile, as written in its file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Profile {
+    pub name: String,
+    /// The manufacturer group (identity: family + serial).
+    pub family: String,
+    /// The default brand.
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// Where the OIDs come from (documents), for whoever maintains it.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    #[serde(default, rename = "match")]
+    pub matching: Match,
+    #[serde(default, rename = "brand")]
+    pub brands: Vec<Brand>,
+    #[serde(default)]
+    pub model: Vec<TextSource>,
+    #[serde(default)]
+    pub serial: Vec<TextSource>,
+    #[serde(default)]
+    pub firmware: Vec<TextSource>,
+    #[serde(default, rename = "meter")]
+    pub meters: Vec<MeterRule>,
+    #[serde(default)]
+    pub supplies: SupplyRules,
+    /// Decoders in code, by name, with the OIDs they read.
+    #[serde(default, rename = "decoder")]
+    pub decoders: Vec<DecoderRule>,
+    /// For the generic profile: enterprise number → family.
+    #[serde(default)]
+    pub enterprises: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DecoderRule {
+    pub name: String,
+    #[serde(default)]
+    pub oids: Vec<Oid>,
+    /// What each record of the blob means, by its code (hex, lower case).
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldRule>,
+}
+
+/// The meaning of one decoded value: a meter, or a supply's remaining life.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FieldRule {
+    /// A meter of this name.
+    #[serde(default)]
+    pub meter: Option<String>,
+    /// A supply of this description (merged with the Printer-MIB supply of
+    /// the same kind and colour, if there is one).
+    #[serde(default)]
+    pub supply: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub color: Option<String>,
+    /// The raw value is divided by this (e.g. 100 for hundredths of a percent).
+    #[serde(default)]
+    pub divisor: Option<u64>,
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// A profile ready to use: its patterns compiled.
+#[derive(Debug)]
+pub struct LoadedProfile {
+    pub profile: Profile,
+    descr_patterns: Vec<Regex>,
+    brand_patterns: Vec<(String, Regex)>,
+}
+
+fn compile(file: &str, pattern: &str) -> Result<Regex, ProfileError> {
+    Regex::new(pattern).map_err(|e| ProfileError::Invalid {
+        file: file.to_owned(),
+        message: format!("pattern {pattern:?}: {e}"),
+    })
+}
+
+impl LoadedProfile {
+    pub fn parse(file: &str, text: &str) -> Result<Self, ProfileError> {
+        let profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Invalid {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        for source in profile
+            .model
+            .iter()
+            .chain(&profile.serial)
+            .chain(&profile.firmware)
+        {
+            let count = [
+                source.oid.is_some(),
+                source.column.is_some(),
+                source.field.is_some(),
+            ]
+            .iter()
+            .filter(|x| **x)
+            .count();
+            if count != 1 {
+                return Err(ProfileError::Invalid {
+                    file: file.to_owned(),
+                    message: "each source needs exactly one of oid, column, field".into(),
+                });
+            }
+            if let Some(r) = &source.regex {
+                compile(file, r)?;
+            }
+            if let Some(f) = &source.field
+                && !matches!(
+                    f.as_str(),
+                    "sys_descr" | "device_descr" | "model" | "sys_name"
+                )
+            {
+                return Err(ProfileError::Invalid {
+                    file: file.to_owned(),
+                    message: format!("unknown field {f:?}"),
+                });
+            }
+        }
+        for meter in &profile.meters {
+            let kinds = usize::from(meter.oid.is_some())
+                + usize::from(!meter.sum.is_empty())
+                + usize::from(!meter.first_of.is_empty());
+            if kinds != 1 {
+                return Err(ProfileError::Invalid {
+                    file: file.to_owned(),
+                    message: format!(
+                        "meter {:?} needs exactly one of oid, sum, first-of",
+                        meter.name
+                    ),
+                });
+            }
+        }
+        for decoder in &profile.decoders {
+            if !crate::decoders::exists(&decoder.name) {
+                return Err(ProfileError::Invalid {
+                    file: file.to_owned(),
+                    message: format!("unknown decoder {:?}", decoder.name),
+                });
+            }
+        }
+        if let Some(r) = &profile.supplies.part_number_regex {
+            compile(file, r)?;
+        }
+        let descr_patterns = profile
+            .matching
+            .sys_descr
+            .iter()
+            .map(|p| compile(file, p))
+            .collect::<Result<_, _>>()?;
+        let brand_patterns = profile
+            .brands
+            .iter()
+            .map(|b| Ok((b.vendor.clone(), compile(file, &b.pattern)?)))
+            .collect::<Result<_, ProfileError>>()?;
+        Ok(LoadedProfile {
+            profile,
+            descr_patterns,
+            brand_patterns,
+        })
+    }
+
+    /// How well this profile matches: the length of the matching
+    /// sysObjectID prefix, or 1 for a sysDescr match; 0 for none.
+    fn score(&self, sys_object_id: Option<&Oid>, sys_descr: Option<&str>) -> usize {
+        let by_id = sys_object_id
+            .map(|id| {
+                self.profile
+                    .matching
+                    .sys_object_id
+                    .iter()
+                    .filter(|p| id.starts_with(p))
+                    .map(|p| p.len())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        if by_id > 0 {
+            return by_id + 1;
+        }
+        match sys_descr {
+            Some(d) if self.descr_patterns.iter().any(|p| p.is_match(d)) => 1,
+            _ => 0,
+        }
+    }
+
+    /// Every OID this profile reads: scalars, and columns (first instance).
+    pub fn plan(&self) -> (Vec<Oid>, Vec<Oid>) {
+        let mut scalars = Vec::new();
+        let mut columns = Vec::new();
+        for s in self
+            .profile
+            .model
+            .iter()
+            .chain(&self.profile.serial)
+            .chain(&self.profile.firmware)
+        {
+            scalars.extend(s.oid.clone());
+            columns.extend(s.column.clone());
+        }
+        for m in &self.profile.meters {
+            scalars.extend(m.oid.clone());
+            scalars.extend(m.sum.iter().cloned());
+            scalars.extend(m.first_of.iter().cloned());
+        }
+        for d in &self.profile.decoders {
+            scalars.extend(d.oids.iter().cloned());
+        }
+        let s = &self.profile.supplies;
+        columns.extend(s.part_number_column.clone());
+        columns.extend(s.serial_column.clone());
+        (scalars, columns)
+    }
+}
+
+/// All profiles in use.
+#[derive(Debug)]
+pub struct ProfileSet {
+    profiles: Vec<LoadedProfile>,
+}
+
+impl ProfileSet {
+    /// The embedded profiles.
+    pub fn embedded() -> Result<Self, ProfileError> {
+        Self::from_texts(
+            EMBEDDED
+                .iter()
+                .map(|(f, t)| ((*f).to_owned(), (*t).to_owned())),
+        )
+    }
+
+    /// The embedded profiles, with files of `dir` replacing those of the same
+    /// name and adding new ones.
+    pub fn with_directory(dir: &Path) -> Result<Self, ProfileError> {
+        let mut files: BTreeMap<String, String> = EMBEDDED
+            .iter()
+            .map(|(f, t)| ((*f).to_owned(), (*t).to_owned()))
+            .collect();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| ProfileError::Directory(dir.display().to_string(), e.to_string()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ProfileError::Directory(path.display().to_string(), e.to_string())
+                })?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                files.insert(name, text);
+            }
+        }
+        Self::from_texts(files)
+    }
+
+    fn from_texts(files: impl IntoIterator<Item = (String, String)>) -> Result<Self, ProfileError> {
+        let profiles = files
+            .into_iter()
+            .map(|(file, text)| LoadedProfile::parse(&file, &text))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ProfileSet { profiles })
+    }
+
+    pub fn len(&self) -> usize {
+        self.profiles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.profiles.is_empty()
+    }
+
+    /// The profile for a device; `None` when no vendor profile matches (the
+    /// generic reading applies).
+    pub fn select(&self, view: &MibView) -> Option<&LoadedProfile> {
+        let id = match view.get(&crate::mib::oid(crate::mib::std_oids::SYS_OBJECT_ID)) {
+            Some(Value::ObjectId(id)) => Some(id.clone()),
+            _ => None,
+        };
+        let descr = view.text(&crate::mib::oid(crate::mib::std_oids::SYS_DESCR));
+        self.profiles
+            .iter()
+            .map(|p| (p.score(id.as_ref(), descr.as_deref()), p))
+            .filter(|(score, _)| *score > 0)
+            .max_by_key(|(score, _)| *score)
+            .map(|(_, p)| p)
+    }
+
+    /// The family of an enterprise number, from the generic profile's table.
+    pub fn enterprise_family(&self, sys_object_id: &str) -> Option<String> {
+        let enterprise = sys_object_id
+            .trim_start_matches('.')
+            .strip_prefix("1.3.6.1.4.1.")?
+            .split('.')
+            .next()?;
+        self.profiles
+            .iter()
+            .find_map(|p| p.profile.enterprises.get(enterprise).cloned())
+    }
+}
+
+/// The first text a list of sources yields.
+fn read_text(view: &MibView, snap: &Snapshot, sources: &[TextSource]) -> Option<String> {
+    for source in sources {
+        let raw = if let Some(oid) = &source.oid {
+            view.text(oid)
+        } else if let Some(column) = &source.column {
+            view.column(column).find_map(|(_, v)| text(v))
+        } else {
+            match source.field.as_deref() {
+                Some("sys_descr") => snap.sys_descr.clone(),
+                Some("device_descr") => snap.device_descr.clone(),
+                Some("model") => snap.model.clone(),
+                Some("sys_name") => snap.hostname.clone(),
+                _ => None,
+            }
+        };
+        let Some(raw) = raw else { continue };
+        let found = match &source.regex {
+            None => Some(raw),
+            Some(pattern) => Regex::new(pattern).ok().and_then(|re| {
+                re.captures(&raw).and_then(|c| {
+                    c.get(1)
+                        .or_else(|| c.get(0))
+                        .map(|m| m.as_str().trim().to_owned())
+                })
+            }),
+        };
+        if let Some(found) = found.filter(|f| !f.is_empty()) {
+            return Some(match &source.prefix {
+                Some(prefix) if !found.starts_with(prefix.as_str()) => format!("{prefix}{found}"),
+                _ => found,
+            });
+        }
+    }
+    None
+}
+
+fn counter(view: &MibView, oid: &Oid) -> Option<u64> {
+    view.get(oid)
+        .and_then(int)
+        .and_then(|v| u64::try_from(v).ok())
+}
+
+impl LoadedProfile {
+    /// Refines a snapshot read from the standard MIBs with this profile.
+    pub fn apply(&self, view: &MibView, snap: &mut Snapshot) {
+        let p = &self.profile;
+        snap.profile = Some(p.name.clone());
+        snap.family = Some(p.family.clone());
+        if let Some(model) = read_text(view, snap, &p.model) {
+            snap.model = Some(model);
+        }
+        if let Some(serial) = read_text(view, snap, &p.serial) {
+            snap.serial = Some(serial);
+        }
+        if let Some(firmware) = read_text(view, snap, &p.firmware) {
+            snap.firmware = Some(firmware);
+        }
+        let haystack = format!(
+            "{} {}",
+            snap.sys_descr.as_deref().unwrap_or(""),
+            snap.model.as_deref().unwrap_or("")
+        );
+        snap.vendor = self
+            .brand_patterns
+            .iter()
+            .find(|(_, re)| re.is_match(&haystack))
+            .map(|(v, _)| v.clone())
+            .or_else(|| p.vendor.clone())
+            .or_else(|| Some(p.family.clone()));
+        for rule in &p.meters {
+            let found = if let Some(oid) = &rule.oid {
+                counter(view, oid).map(|v| (v, Source::One(oid.to_string())))
+            } else if !rule.sum.is_empty() {
+                let parts: Option<Vec<u64>> = rule.sum.iter().map(|o| counter(view, o)).collect();
+                parts.map(|parts| {
+                    (
+                        parts.iter().fold(0u64, |a, b| a.saturating_add(*b)),
+                        Source::Sum(rule.sum.iter().map(Oid::to_string).collect()),
+                    )
+                })
+            } else {
+                rule.first_of
+                    .iter()
+                    .find_map(|o| counter(view, o).map(|v| (v, Source::One(o.to_string()))))
+            };
+            if let Some((value, oid)) = found
+                && !snap.meters.iter().any(|m| m.name == rule.name)
+            {
+                snap.meters.push(Meter {
+                    name: rule.name.clone(),
+                    value,
+                    unit: rule.unit.clone(),
+                    oid,
+                });
+            }
+        }
+        let supplies = &p.supplies;
+        if let Some(pattern) = supplies
+            .part_number_regex
+            .as_deref()
+            .and_then(|r| Regex::new(r).ok())
+        {
+            for supply in &mut snap.supplies {
+                if supply.part_number.is_none() {
+                    supply.part_number = pattern
+                        .captures(&supply.description)
+                        .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                        .map(|m| m.as_str().to_owned());
+                }
+            }
+        }
+        for (column, is_serial) in [
+            (supplies.part_number_column.as_ref(), false),
+            (supplies.serial_column.as_ref(), true),
+        ] {
+            let Some(column) = column else { continue };
+            for supply in &mut snap.supplies {
+                let Some(index) = supply
+                    .oid
+                    .as_deref()
+                    .and_then(|o| o.parse::<Oid>().ok())
+                    .and_then(|o| {
+                        o.arcs()
+                            .get(o.len().saturating_sub(2)..)
+                            .map(<[u32]>::to_vec)
+                    })
+                else {
+                    continue;
+                };
+                let cell = Oid::new([column.arcs(), &index].concat());
+                let direct = view.text(&cell);
+                // Some vendors index by supply only (no hrDeviceIndex).
+                let by_supply = || index.last().and_then(|i| view.text(&column.child(*i)));
+                if let Some(value) = direct.or_else(by_supply) {
+                    if is_serial {
+                        supply.serial = Some(value);
+                    } else {
+                        supply.part_number = Some(value);
+                    }
+                }
+            }
+        }
+        for decoder in &p.decoders {
+            crate::decoders::run(&decoder.name, view, &decoder.oids, &decoder.fields, snap);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_profile_loads() {
+        let set = ProfileSet::embedded().expect("embedded profiles are valid");
+        assert_eq!(set.len(), EMBEDDED.len());
+    }
+
+    #[test]
+    fn broken_profiles_are_refused_with_the_file_named() {
+        let cases = [
+            ("unknown key", "name = \"x\"\nfamily = \"X\"\ncolour = 1\n"),
+            (
+                "bad regex",
+                "name = \"x\"\nfamily = \"X\"\n[match]\nsys-descr = [\"(\"]\n",
+            ),
+            (
+                "two sources",
+                "name = \"x\"\nfamily = \"X\"\n[[model]]\noid = \"1.3.6\"\nfield = \"sys_descr\"\n",
+            ),
+            (
+                "bad meter",
+                "name = \"x\"\nfamily = \"X\"\n[[meter]]\nname = \"total\"\n",
+            ),
+            (
+                "bad decoder",
+                "name = \"x\"\nfamily = \"X\"\n[[decoder]]\nname = \"nope\"\n",
+            ),
+            (
+                "bad oid",
+                "name = \"x\"\nfamily = \"X\"\n[[model]]\noid = \"1.x\"\n",
+            ),
+        ];
+        for (what, text) in cases {
+            match LoadedProfile::parse("broken.toml", text) {
+                Err(e) => assert!(e.to_string().contains("broken.toml"), "{what}: {e}"),
+                Ok(_) => panic!("{what}: accepted"),
+            }
+        }
+    }
+}
