@@ -82,6 +82,10 @@ pub fn read_snapshot(target: &str, view: &MibView, profiles: &ProfileSet) -> Sna
             snap.vendor = snap.family.clone();
         }
     }
+    if let Some((vendor, family)) = snap.sys_descr.as_deref().and_then(|d| profiles.brand(d)) {
+        snap.vendor = Some(vendor);
+        snap.family = Some(family);
+    }
     finish(&mut snap);
     snap
 }

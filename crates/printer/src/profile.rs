@@ -397,6 +397,29 @@ impl ProfileSet {
             .map(|(_, p)| p)
     }
 
+    /// The brand named in a device's own description, with its family: the
+    /// brand written earliest in the text wins (so "FUJI XEROX DocuPrint" is
+    /// Fuji Xerox, not Xerox), then the longest. The brand on the device
+    /// beats the sysObjectID, which rebadged and OEM devices inherit.
+    pub fn brand(&self, sys_descr: &str) -> Option<(String, String)> {
+        self.profiles
+            .iter()
+            .flat_map(|p| {
+                p.brand_patterns.iter().filter_map(move |(vendor, re)| {
+                    re.find(sys_descr).map(|m| {
+                        (
+                            m.start(),
+                            std::cmp::Reverse(m.len()),
+                            vendor,
+                            &p.profile.family,
+                        )
+                    })
+                })
+            })
+            .min_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)))
+            .map(|(_, _, vendor, family)| (vendor.clone(), family.clone()))
+    }
+
     /// The family of an enterprise number, from the generic profile's table.
     pub fn enterprise_family(&self, sys_object_id: &str) -> Option<String> {
         let enterprise = sys_object_id
