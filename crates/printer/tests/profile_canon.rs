@@ -1,0 +1,166 @@
+//! The Canon profile (canon.toml) on fixtures of our own: CANON-MIB identity,
+//! the soft-counter table indexed by counter code, hostile values.
+#![allow(dead_code)] // fixture helpers shared by the profile tests
+
+use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
+use printwatch_snmp::{Oid, Value, VarBind};
+
+fn oid(s: &str) -> Oid {
+    s.parse().expect("valid OID")
+}
+
+fn text(s: &str) -> Value {
+    Value::OctetString(s.as_bytes().to_vec())
+}
+
+fn snapshot(objects: &[(&str, Value)]) -> Snapshot {
+    let view = MibView::from_varbinds(objects.iter().map(|(o, v)| VarBind::new(oid(o), v.clone())));
+    let profiles = ProfileSet::embedded().expect("embedded profiles load");
+    read_snapshot("test", &view, &profiles)
+}
+
+fn meter(snap: &Snapshot, name: &str) -> (u64, Source) {
+    let m = snap
+        .meters
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no meter {name}: {:?}", snap.meters));
+    (m.value, m.oid.clone())
+}
+
+fn one(o: &str) -> Source {
+    Source::One(o.to_owned())
+}
+
+fn sum(oids: &[&str]) -> Source {
+    Source::Sum(oids.iter().map(|o| (*o).to_owned()).collect())
+}
+
+const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
+const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
+const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
+const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
+const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
+const MARKER_LIFE: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
+
+fn printer_device() -> (&'static str, Value) {
+    (
+        HR_DEVICE_TYPE_1,
+        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
+    )
+}
+
+fn object_id(s: &str) -> Value {
+    Value::ObjectId(oid(s))
+}
+
+const PRODUCT_NAME: &str = "1.3.6.1.4.1.1602.1.1.1.1.0";
+const PRODUCT_VERSION: &str = "1.3.6.1.4.1.1602.1.1.1.4.0";
+const SERVICE_SERIAL: &str = "1.3.6.1.4.1.1602.1.2.1.8.1.3.1.1";
+
+/// Canon's counter table, indexed by soft-counter code (leaked: test only).
+fn counter(code: u32) -> &'static str {
+    Box::leak(format!("1.3.6.1.4.1.1602.1.11.1.3.1.4.{code}").into_boxed_str())
+}
+
+#[test]
+fn an_ir_advance_with_its_soft_counters() {
+    let codes: &[(u32, u32)] = &[
+        (101, 10_000),
+        (102, 11_000),
+        (103, 1_000),
+        (104, 9_000),
+        (108, 6_000),
+        (112, 600),
+        (113, 5_400),
+        (114, 2_000),
+        (122, 400),
+        (123, 3_600),
+        (201, 3_000),
+        (301, 7_000),
+        (501, 4_321),
+    ];
+    let mut objects: Vec<(&str, Value)> = vec![
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.1602.4.7")),
+        (SYS_DESCR, text("Canon iR-ADV C5535 /P")),
+        printer_device(),
+        (HR_DEVICE_DESCR_1, text("Canon iR-ADV C5535")),
+        (PRT_SERIAL_1, text("2RF01234")),
+        (MARKER_LIFE, Value::Counter32(10_000)),
+        (PRODUCT_NAME, text("iR-ADV C5535")),
+        (PRODUCT_VERSION, text("65.03")),
+        (SERVICE_SERIAL, text("ZZZ99999")),
+    ];
+    objects.extend(
+        codes
+            .iter()
+            .map(|(c, v)| (counter(*c), Value::Counter32(*v))),
+    );
+    let snap = snapshot(&objects);
+    assert_eq!(snap.profile.as_deref(), Some("canon"));
+    assert_eq!(snap.vendor.as_deref(), Some("Canon"));
+    assert_eq!(snap.family.as_deref(), Some("Canon"));
+    assert_eq!(snap.model.as_deref(), Some("iR-ADV C5535"));
+    assert_eq!(snap.serial.as_deref(), Some("2RF01234"));
+    assert_eq!(snap.firmware.as_deref(), Some("65.03"));
+    let c = |code| counter(code);
+    assert_eq!(meter(&snap, "total"), (10_000, one(c(101))));
+    assert_eq!(meter(&snap, "total_2"), (11_000, one(c(102))));
+    assert_eq!(meter(&snap, "total_mono"), (6_000, one(c(108))));
+    assert_eq!(meter(&snap, "total_color"), (4_000, sum(&[c(122), c(123)])));
+    assert_eq!(meter(&snap, "large"), (1_000, one(c(103))));
+    assert_eq!(meter(&snap, "small"), (9_000, one(c(104))));
+    assert_eq!(meter(&snap, "total_mono_large"), (600, one(c(112))));
+    assert_eq!(meter(&snap, "total_mono_small"), (5_400, one(c(113))));
+    assert_eq!(meter(&snap, "total_color_large"), (400, one(c(122))));
+    assert_eq!(meter(&snap, "total_color_small"), (3_600, one(c(123))));
+    assert_eq!(meter(&snap, "duplex"), (2_000, one(c(114))));
+    assert_eq!(meter(&snap, "copy"), (3_000, one(c(201))));
+    assert_eq!(meter(&snap, "print"), (7_000, one(c(301))));
+    assert_eq!(meter(&snap, "scan"), (4_321, one(c(501))));
+    assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
+}
+
+#[test]
+fn an_lbp_without_counters_and_a_mono_total_from_parts() {
+    let snap = snapshot(&[
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.1602.4.2")),
+        (SYS_DESCR, text("Canon LBP6670 /P")),
+        printer_device(),
+        (HR_DEVICE_DESCR_1, text("Canon LBP6670")),
+        (MARKER_LIFE, Value::Counter32(321)),
+        (SERVICE_SERIAL, text("MKRA000001")),
+        (counter(112), Value::Counter32(20)),
+        (counter(113), Value::Counter32(301)),
+    ]);
+    assert_eq!(snap.model.as_deref(), Some("LBP6670"));
+    // No prtGeneralSerialNumber: Canon's service serial.
+    assert_eq!(snap.serial.as_deref(), Some("MKRA000001"));
+    assert_eq!(
+        meter(&snap, "total_mono"),
+        (321, sum(&[counter(112), counter(113)]))
+    );
+    assert_eq!(meter(&snap, "total"), (321, one(MARKER_LIFE)));
+}
+
+#[test]
+fn hostile_values_give_no_bogus_meter() {
+    let snap = snapshot(&[
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.1602.4.7")),
+        (SYS_DESCR, Value::OctetString(b"Canon \x80\x81 /P".to_vec())),
+        printer_device(),
+        (MARKER_LIFE, Value::Counter32(77)),
+        (PRODUCT_NAME, Value::OctetString(vec![0x00, 0x41])),
+        (counter(101), Value::OctetString(vec![0xba, 0xad])),
+        (counter(108), Value::Integer(-1)),
+        (counter(122), Value::Counter32(5)),
+        (counter(301), Value::Counter64(u64::MAX)),
+    ]);
+    assert_eq!(snap.family.as_deref(), Some("Canon"));
+    assert_eq!(meter(&snap, "total"), (77, one(MARKER_LIFE)));
+    // 122 without 123 makes no colour total.
+    for name in ["total_mono", "total_color", "print"] {
+        assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);
+    }
+    assert_eq!(meter(&snap, "total_color_large"), (5, one(counter(122))));
+}
