@@ -1,0 +1,173 @@
+//! The Sharp profile (sharp.toml) on fixtures of our own: the counter table
+//! (function, count, kind), totals summed by colour mode, hostile values.
+#![allow(dead_code)] // fixture helpers shared by the profile tests
+
+use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
+use printwatch_snmp::{Oid, Value, VarBind};
+
+fn oid(s: &str) -> Oid {
+    s.parse().expect("valid OID")
+}
+
+fn text(s: &str) -> Value {
+    Value::OctetString(s.as_bytes().to_vec())
+}
+
+fn snapshot(objects: &[(&str, Value)]) -> Snapshot {
+    let view = MibView::from_varbinds(objects.iter().map(|(o, v)| VarBind::new(oid(o), v.clone())));
+    let profiles = ProfileSet::embedded().expect("embedded profiles load");
+    read_snapshot("test", &view, &profiles)
+}
+
+fn meter(snap: &Snapshot, name: &str) -> (u64, Source) {
+    let m = snap
+        .meters
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no meter {name}: {:?}", snap.meters));
+    (m.value, m.oid.clone())
+}
+
+fn one(o: &str) -> Source {
+    Source::One(o.to_owned())
+}
+
+fn sum(oids: &[&str]) -> Source {
+    Source::Sum(oids.iter().map(|o| (*o).to_owned()).collect())
+}
+
+const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
+const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
+const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
+const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
+const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
+const MARKER_LIFE: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
+
+fn printer_device() -> (&'static str, Value) {
+    (
+        HR_DEVICE_TYPE_1,
+        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
+    )
+}
+
+fn object_id(s: &str) -> Value {
+    Value::ObjectId(oid(s))
+}
+
+const FIRMWARE: &str = "1.3.6.1.4.1.2385.2.1.1.2.1.2.1";
+
+/// A cell of Sharp's counter table (leaked: test only).
+fn c(index: &str) -> &'static str {
+    Box::leak(format!("1.3.6.1.4.1.2385.1.1.19.2.1.3.{index}").into_boxed_str())
+}
+
+#[test]
+fn a_colour_mx_with_its_counter_table() {
+    let rows: &[(&str, u32, &str)] = &[
+        ("5.4.61", 9_000, "total_mono"),
+        ("5.4.63", 3_000, "total_color"),
+        ("5.4.64", 20, "total_two_color"),
+        ("5.4.80", 10, "total_single_color"),
+        ("5.5.61", 4, "other_mono"),
+        ("5.5.63", 3, "other_color"),
+        ("1.4.60", 7_000, "print"),
+        ("1.4.61", 5_000, "print_mono"),
+        ("1.4.63", 2_000, "print_color"),
+        ("1.4.64", 0, "print_two_color"),
+        ("1.4.80", 0, "print_single_color"),
+        ("1.4.75", 3_100, "duplex"),
+        ("4.4.60", 5_030, "copy"),
+        ("4.4.61", 4_000, "copy_mono"),
+        ("4.4.63", 1_000, "copy_color"),
+        ("4.4.64", 20, "copy_two_color"),
+        ("4.4.80", 10, "copy_single_color"),
+        ("6.4.70", 1_234, "document_feeder"),
+        ("7.4.50", 600, "scan_to_email_ftp"),
+        ("7.4.51", 500, "scan_mono"),
+        ("7.4.53", 100, "scan_color"),
+        ("7.4.54", 1, "scan_two_color"),
+        ("8.4.50", 9, "scan_to_hdd"),
+        ("8.4.51", 8, "scan_to_hdd_mono"),
+        ("8.4.53", 1, "scan_to_hdd_color"),
+        ("8.4.54", 0, "scan_to_hdd_two_color"),
+        ("8.4.60", 12, "filing_print"),
+        ("8.4.61", 11, "filing_print_mono"),
+        ("8.4.63", 1, "filing_print_color"),
+        ("8.4.64", 0, "filing_print_two_color"),
+        ("8.4.80", 0, "filing_print_single_color"),
+    ];
+    let mut objects: Vec<(&str, Value)> = vec![
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2385.3.1.112.1.2")),
+        (SYS_DESCR, text("SHARP MX-4070N")),
+        printer_device(),
+        (HR_DEVICE_DESCR_1, text("SHARP MX-4070N")),
+        (PRT_SERIAL_1, text("0500123400")),
+        (MARKER_LIFE, Value::Counter32(12_030)),
+        (FIRMWARE, text("2.03")),
+    ];
+    objects.extend(rows.iter().map(|(i, v, _)| (c(i), Value::Counter32(*v))));
+    let snap = snapshot(&objects);
+    assert_eq!(snap.profile.as_deref(), Some("sharp"));
+    assert_eq!(snap.vendor.as_deref(), Some("Sharp"));
+    assert_eq!(snap.family.as_deref(), Some("Sharp"));
+    assert_eq!(snap.model.as_deref(), Some("MX-4070N"));
+    assert_eq!(snap.serial.as_deref(), Some("0500123400"));
+    assert_eq!(snap.firmware.as_deref(), Some("2.03"));
+    assert_eq!(
+        meter(&snap, "total"),
+        (
+            12_030,
+            sum(&[c("5.4.61"), c("5.4.63"), c("5.4.64"), c("5.4.80")])
+        )
+    );
+    for (index, value, name) in rows {
+        assert_eq!(
+            meter(&snap, name),
+            (u64::from(*value), one(c(index))),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        meter(&snap, "scan"),
+        (600, sum(&[c("7.4.51"), c("7.4.53")]))
+    );
+    assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
+}
+
+#[test]
+fn a_mono_model_totals_its_black_and_white_row() {
+    let snap = snapshot(&[
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2385.3.1.112.1.1")),
+        (SYS_DESCR, text("SHARP MX-M3071")),
+        printer_device(),
+        (MARKER_LIFE, Value::Counter32(4_000)),
+        (c("5.4.61"), Value::Counter32(4_000)),
+        (c("7.4.51"), Value::Counter32(50)),
+    ]);
+    assert_eq!(snap.model.as_deref(), Some("MX-M3071"));
+    assert_eq!(meter(&snap, "total"), (4_000, one(c("5.4.61"))));
+    assert_eq!(meter(&snap, "scan"), (50, one(c("7.4.51"))));
+    assert!(snap.meter("total_color").is_none());
+}
+
+#[test]
+fn hostile_values_give_no_bogus_meter() {
+    let snap = snapshot(&[
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2385.3.1.112.1.2")),
+        (SYS_DESCR, Value::OctetString(b"SHARP \xe9\xff".to_vec())),
+        printer_device(),
+        (MARKER_LIFE, Value::Counter32(15)),
+        (FIRMWARE, Value::OctetString(vec![0; 4])),
+        (c("5.4.61"), text("n/a")),
+        (c("5.4.63"), Value::Integer(-3)),
+        (c("1.4.61"), Value::Counter64(u64::MAX)),
+        (c("4.4.61"), Value::Counter64(12)),
+    ]);
+    assert_eq!(snap.family.as_deref(), Some("Sharp"));
+    assert_eq!(snap.firmware, None);
+    assert_eq!(meter(&snap, "total"), (15, one(MARKER_LIFE)));
+    for name in ["total_mono", "total_color", "print_mono"] {
+        assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);
+    }
+    assert_eq!(meter(&snap, "copy_mono"), (12, one(c("4.4.61"))));
+}
