@@ -2,6 +2,7 @@
 //! arguments and calls the crates.
 
 mod collect;
+mod scan;
 mod sim;
 mod snmp_args;
 mod walk;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Collect one device: identity, status, meters, supplies, alerts.
     Collect(collect::CollectArgs),
+    /// Discover and collect the printers of address ranges.
+    Scan(scan::ScanArgs),
     /// Record a device (or some subtrees) in snmprec format.
     Walk(walk::WalkArgs),
     /// Serve snmprec recordings as live SNMP agents.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Collect(args) => collect::run(args).await,
+            Command::Scan(args) => scan::run(args).await,
             Command::Walk(args) => walk::run(args).await,
             Command::Sim(args) => sim::run(args).await,
         }

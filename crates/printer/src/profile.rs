@@ -66,8 +66,39 @@ pub struct MeterRule {
     /// Alternatives: the first OID present is used.
     #[serde(default)]
     pub first_of: Vec<Oid>,
+    /// A row of a counter table found by the value of a key column (e.g.
+    /// Ricoh's counter table, whose rows are identified by a counter type).
+    #[serde(default)]
+    pub select: Option<RowSelect>,
     #[serde(default = "impressions")]
     pub unit: String,
+}
+
+/// "The value column of the row whose key column holds `key`".
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RowSelect {
+    pub key_column: Oid,
+    /// A number (or text) the key column holds.
+    pub key: toml::Value,
+    pub value_column: Oid,
+}
+
+impl RowSelect {
+    /// The value cell's OID, and the value.
+    fn find(&self, view: &MibView) -> Option<(Oid, u64)> {
+        let wanted = match &self.key {
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        view.column(&self.key_column)
+            .filter(|(_, v)| text(v).as_deref() == Some(wanted.as_str()))
+            .find_map(|(index, _)| {
+                let cell = Oid::new([self.value_column.arcs(), index].concat());
+                counter(view, &cell).map(|v| (cell, v))
+            })
+    }
 }
 
 fn impressions() -> String {
@@ -234,12 +265,13 @@ impl LoadedProfile {
         for meter in &profile.meters {
             let kinds = usize::from(meter.oid.is_some())
                 + usize::from(!meter.sum.is_empty())
-                + usize::from(!meter.first_of.is_empty());
+                + usize::from(!meter.first_of.is_empty())
+                + usize::from(meter.select.is_some());
             if kinds != 1 {
                 return Err(ProfileError::Invalid {
                     file: file.to_owned(),
                     message: format!(
-                        "meter {:?} needs exactly one of oid, sum, first-of",
+                        "meter {:?} needs exactly one of oid, sum, first-of, select",
                         meter.name
                     ),
                 });
@@ -316,6 +348,10 @@ impl LoadedProfile {
             scalars.extend(m.oid.clone());
             scalars.extend(m.sum.iter().cloned());
             scalars.extend(m.first_of.iter().cloned());
+            if let Some(select) = &m.select {
+                columns.push(select.key_column.clone());
+                columns.push(select.value_column.clone());
+            }
         }
         for d in &self.profile.decoders {
             scalars.extend(d.oids.iter().cloned());
@@ -514,6 +550,10 @@ impl LoadedProfile {
                         Source::Sum(rule.sum.iter().map(Oid::to_string).collect()),
                     )
                 })
+            } else if let Some(select) = &rule.select {
+                select
+                    .find(view)
+                    .map(|(cell, v)| (v, Source::One(cell.to_string())))
             } else {
                 rule.first_of
                     .iter()
@@ -590,6 +630,40 @@ mod tests {
     fn every_embedded_profile_loads() {
         let set = ProfileSet::embedded().expect("embedded profiles are valid");
         assert_eq!(set.len(), EMBEDDED.len());
+    }
+
+    #[test]
+    fn meters_from_a_row_selected_by_key() {
+        use printwatch_snmp::{Value, VarBind};
+        let profile = LoadedProfile::parse(
+            "t.toml",
+            r#"
+            name = "t"
+            family = "T"
+            [match]
+            sys-object-id = ["1.3.6.1.4.1.99999"]
+            [[meter]]
+            name = "total"
+            select = { key-column = "1.3.6.1.4.1.99999.5.1.2", key = 10, value-column = "1.3.6.1.4.1.99999.5.1.9" }
+            "#,
+        )
+        .expect("valid");
+        let o = |s: &str| s.parse::<Oid>().expect("oid");
+        let view = MibView::from_varbinds([
+            VarBind::new(o("1.3.6.1.4.1.99999.5.1.2.1"), Value::Integer(201)),
+            VarBind::new(o("1.3.6.1.4.1.99999.5.1.2.7"), Value::Integer(10)),
+            VarBind::new(o("1.3.6.1.4.1.99999.5.1.9.1"), Value::Integer(5)),
+            VarBind::new(o("1.3.6.1.4.1.99999.5.1.9.7"), Value::Integer(123456)),
+        ]);
+        let mut snap = Snapshot::new("t");
+        profile.apply(&view, &mut snap);
+        assert_eq!(snap.meter("total"), Some(123456));
+        assert_eq!(
+            snap.meters[0].oid,
+            Source::One("1.3.6.1.4.1.99999.5.1.9.7".into())
+        );
+        let (_, columns) = profile.plan();
+        assert_eq!(columns.len(), 2);
     }
 
     #[test]

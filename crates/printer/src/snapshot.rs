@@ -20,6 +20,10 @@ pub struct Snapshot {
     pub target: String,
     /// When the collection finished (RFC 3339, UTC).
     pub collected_at: String,
+    /// Every address the device answered on (a scan finds some devices on
+    /// two); empty for a single collection.
+    #[serde(default)]
+    pub addresses: Vec<String>,
 
     /// The brand on the device (e.g. Savin).
     pub vendor: Option<String>,
@@ -200,9 +204,9 @@ mod tests {
             std::fs::write(&path, &generated).expect("write schema");
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(
-            committed, generated,
-            "schema/snapshot.schema.json is stale: run with PRINTWATCH_UPDATE_SCHEMA=1"
+        assert!(
+            committed == generated,
+            "schema/snapshot.schema.json is stale: run the test with PRINTWATCH_UPDATE_SCHEMA=1"
         );
     }
 

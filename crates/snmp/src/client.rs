@@ -63,6 +63,13 @@ pub trait Poller: Send + Sync {
     /// One GETNEXT: the first object after `oid`, or `EndOfMibView`.
     fn get_next(&self, oid: &Oid) -> impl Future<Output = Result<VarBind, SnmpError>> + Send;
 
+    /// One GETNEXT of several OIDs in one PDU: the successor of each, in
+    /// order (`EndOfMibView` where there is none).
+    fn get_next_many(
+        &self,
+        oids: &[Oid],
+    ) -> impl Future<Output = Result<Vec<VarBind>, SnmpError>> + Send;
+
     /// One GETBULK (v2c and v3): the `max_repetitions` successors of each
     /// OID, interleaved row by row (RFC 3416 §4.2.3).
     fn get_bulk(
@@ -283,6 +290,32 @@ impl Poller for Session {
 
     fn has_bulk(&self) -> bool {
         !self.v1
+    }
+
+    async fn get_next_many(&self, oids: &[Oid]) -> Result<Vec<VarBind>, SnmpError> {
+        let wire: Vec<async_snmp::Oid> = oids.iter().map(async_snmp::Oid::from).collect();
+        match self.client.get_next_many(&wire).await {
+            Ok(response) => self.convert(&response.varbinds),
+            // SNMPv1: one OID without a successor fails the whole PDU
+            // (noSuchName); ask one by one.
+            Err(e)
+                if self.v1
+                    && matches!(
+                        &*e,
+                        async_snmp::Error::Snmp {
+                            status: async_snmp::ErrorStatus::NoSuchName,
+                            ..
+                        }
+                    ) =>
+            {
+                let mut out = Vec::with_capacity(oids.len());
+                for oid in oids {
+                    out.push(self.get_next(oid).await?);
+                }
+                Ok(out)
+            }
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     async fn get_bulk(

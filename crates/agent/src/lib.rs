@@ -1,0 +1,4 @@
+//! The on-site agent. For now: discovery (`scan`); schedules, the durable
+//! spool and the uplink to the server come next.
+
+pub mod scan;
