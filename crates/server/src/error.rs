@@ -1,0 +1,52 @@
+//! The one error type of the server crate.
+
+use printwatch_protocol::ProtocolError;
+
+/// Why a server operation failed. Messages say what to do next.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error("database error: {0}; check that the database is reachable and the disk not full")]
+    Database(#[from] sqlx::Error),
+    #[error(
+        "migration {version} ({name}) failed: {source}; restore the last backup or fix the database by hand"
+    )]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    DatabaseUrl(String),
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("authentication required: send `Authorization: Bearer TOKEN` or log in")]
+    Unauthenticated,
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error("too many attempts: wait and try again")]
+    RateLimited,
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("this agent is revoked or expired: create a new agent and activate it")]
+    AgentRevoked,
+    #[error(
+        "stale envelope: sequence {seq} is not after {last_applied}; it was replayed or reordered"
+    )]
+    StaleSequence { seq: u64, last_applied: u64 },
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;

@@ -1,0 +1,31 @@
+//! Newtype ids: a tenant id cannot be passed where a device id belongs.
+
+use serde::{Deserialize, Serialize};
+
+pub use printwatch_protocol::AgentId;
+
+macro_rules! id_type {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    )*};
+}
+
+id_type!(
+    /// A provider or one of its customers.
+    TenantId,
+    UserId,
+    SiteId,
+    /// A device group (what users are granted).
+    GroupId,
+    DeviceId,
+    TokenId,
+);

@@ -1,0 +1,229 @@
+//! Pure ingest rules, tested without a database: meter readings and counter
+//! resets, alerts opened and closed, usage over a period, times.
+
+use std::collections::{BTreeSet, HashMap};
+
+use printwatch_printer::snapshot::{Alert, Meter};
+
+/// A meter reading to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReading {
+    pub name: String,
+    pub value: i64,
+    pub reset: bool,
+}
+
+/// The readings to store for `meters`, given the last stored value of
+/// each meter: only values that changed; a lower value is a reset.
+/// Values beyond `i64::MAX` cannot be stored and are left out.
+pub fn meter_changes(last: &HashMap<String, i64>, meters: &[Meter]) -> Vec<NewReading> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for m in meters {
+        // The first meter of a name wins (names should be unique).
+        if !seen.insert(m.name.as_str()) {
+            continue;
+        }
+        let Ok(value) = i64::try_from(m.value) else {
+            continue;
+        };
+        match last.get(&m.name) {
+            Some(&prev) if prev == value => {}
+            Some(&prev) => out.push(NewReading {
+                name: m.name.clone(),
+                value,
+                reset: value < prev,
+            }),
+            None => out.push(NewReading {
+                name: m.name.clone(),
+                value,
+                reset: false,
+            }),
+        }
+    }
+    out
+}
+
+/// Key of an alert: the same group and code is the same alert.
+pub fn alert_key(group: &str, code: &str) -> (String, String) {
+    (group.to_owned(), code.to_owned())
+}
+
+/// Which open alerts to close (their ids) and which current ones to open.
+pub fn alert_changes<'a>(
+    open: &[(i64, String, String)],
+    current: &'a [Alert],
+) -> (Vec<i64>, Vec<&'a Alert>) {
+    let now: BTreeSet<_> = current
+        .iter()
+        .map(|a| alert_key(&a.group, &a.code))
+        .collect();
+    let open_keys: BTreeSet<_> = open.iter().map(|(_, g, c)| alert_key(g, c)).collect();
+    let close = open
+        .iter()
+        .filter(|(_, g, c)| !now.contains(&alert_key(g, c)))
+        .map(|(id, _, _)| *id)
+        .collect();
+    let mut opened = BTreeSet::new();
+    let new = current
+        .iter()
+        .filter(|a| {
+            let key = alert_key(&a.group, &a.code);
+            !open_keys.contains(&key) && opened.insert(key)
+        })
+        .collect();
+    (close, new)
+}
+
+/// Pages used across a series of readings of one meter, in time order,
+/// starting from `baseline` (the last reading before the period, if any).
+/// A reset counts the pages printed since the reset, never negative usage.
+pub fn usage(baseline: Option<i64>, readings: &[(i64, bool)]) -> u64 {
+    let mut total: u64 = 0;
+    let mut prev = baseline;
+    for &(value, reset) in readings {
+        let delta = match prev {
+            None => 0,
+            Some(p) if reset || value < p => value.max(0),
+            Some(p) => value - p,
+        };
+        total = total.saturating_add(delta.max(0) as u64);
+        prev = Some(value);
+    }
+    total
+}
+
+/// UNIX seconds of an RFC 3339 time, if it parses.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let t = humantime::parse_rfc3339_weak(text).ok()?;
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
+}
+
+/// RFC 3339 (UTC, seconds) of UNIX seconds.
+pub fn format_time(secs: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The start of month `YYYY-MM` and of the next, in UNIX seconds (UTC).
+pub fn month_bounds(month: &str) -> Option<(i64, i64)> {
+    let (y, m) = month.split_once('-')?;
+    let (y, m): (i64, i64) = (y.parse().ok()?, m.parse().ok()?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || month.len() != 7 {
+        return None;
+    }
+    let start = parse_time(&format!("{y:04}-{m:02}-01T00:00:00Z"))?;
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    let end = parse_time(&format!("{ny:04}-{nm:02}-01T00:00:00Z"))?;
+    Some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use printwatch_printer::snapshot::Source;
+
+    fn meter(name: &str, value: u64) -> Meter {
+        Meter {
+            name: name.into(),
+            value,
+            unit: "impressions".into(),
+            oid: Source::One("1.3".into()),
+        }
+    }
+
+    #[test]
+    fn only_changed_meters_are_read_and_a_drop_is_a_reset() {
+        let last = HashMap::from([("total".to_string(), 100), ("fax".to_string(), 5)]);
+        let got = meter_changes(
+            &last,
+            &[
+                meter("total", 150),
+                meter("fax", 5),
+                meter("scan", 1),
+                meter("total", 1),
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                NewReading {
+                    name: "total".into(),
+                    value: 150,
+                    reset: false
+                },
+                NewReading {
+                    name: "scan".into(),
+                    value: 1,
+                    reset: false
+                },
+            ]
+        );
+        let got = meter_changes(&last, &[meter("total", 20), meter("big", u64::MAX)]);
+        assert_eq!(
+            got,
+            vec![NewReading {
+                name: "total".into(),
+                value: 20,
+                reset: true
+            }]
+        );
+    }
+
+    #[test]
+    fn usage_never_goes_negative() {
+        assert_eq!(usage(Some(100), &[(150, false), (170, false)]), 70);
+        // Reset to 0 then 30 printed: 50 before, 30 after.
+        assert_eq!(
+            usage(Some(100), &[(150, false), (0, true), (30, false)]),
+            80
+        );
+        // Reset to 10: the 10 since the reset count.
+        assert_eq!(usage(Some(100), &[(10, true)]), 10);
+        assert_eq!(usage(None, &[(500, false), (600, false)]), 100);
+        assert_eq!(usage(None, &[]), 0);
+    }
+
+    #[test]
+    fn alerts_open_and_close() {
+        let alert = |group: &str, code: &str| Alert {
+            severity: "warning".into(),
+            group: group.into(),
+            code: code.into(),
+            description: None,
+            location: None,
+        };
+        let open = vec![
+            (1, "input".to_string(), "jam".to_string()),
+            (2, "cover".into(), "open".into()),
+        ];
+        let current = vec![
+            alert("cover", "open"),
+            alert("marker", "toner_low"),
+            alert("marker", "toner_low"),
+        ];
+        let (close, new) = alert_changes(&open, &current);
+        assert_eq!(close, vec![1]);
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].code, "toner_low");
+    }
+
+    #[test]
+    fn months_and_times() {
+        let (a, b) = month_bounds("2024-12").expect("month");
+        assert_eq!(format_time(a), "2024-12-01T00:00:00Z");
+        assert_eq!(format_time(b), "2025-01-01T00:00:00Z");
+        for bad in [
+            "2024-13",
+            "2024-1",
+            "x",
+            "2024-00",
+            "'; DROP TABLE devices; --",
+        ] {
+            assert!(month_bounds(bad).is_none(), "{bad}");
+        }
+        assert_eq!(parse_time("2025-01-01T00:00:10Z"), Some(1_735_689_610));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}

@@ -1,0 +1,24 @@
+//! The printwatch server.
+//!
+//! Layers, from the bottom:
+//! - [`ids`] and [`model`]: what is stored, with newtype ids.
+//! - [`store`]: the [`store::Store`] interface and its SQL implementation
+//!   for SQLite and PostgreSQL, with embedded migrations.
+//! - [`ingest`] and [`secrets`]: pure rules (meter resets, alerts, usage)
+//!   and the secrets (passwords, API tokens, the master key).
+
+pub mod error;
+pub mod ids;
+pub mod ingest;
+pub mod model;
+pub mod secrets;
+pub mod store;
+
+pub use error::{Result, ServerError};
+
+/// Now, in UNIX seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,267 @@
+//! Storage: one interface ([`Store`]), two databases.
+//!
+//! [`SqlStore`] implements it over sqlx's `Any` driver, so that the same
+//! queries serve SQLite (the default: a file in the data directory, nothing
+//! to install) and PostgreSQL (large fleets, several stateless servers).
+//! The schema is written once per database in `migrations/{sqlite,postgres}`
+//! and applied by [`migrate`]; the test battery (`tests/store_battery.rs`)
+//! runs the same checks on both.
+//!
+//! SQL portability rules kept by every query here: `$N` parameters (SQLite
+//! reads them too), `RETURNING`, `ON CONFLICT`, integers as BIGINT, times
+//! as UNIX seconds, flags as 0/1, sums cast to BIGINT. Every read that a
+//! user can reach takes the caller's tenant as `scope` and sees only that
+//! tenant and its customers ([`VISIBLE`]).
+
+mod agents;
+mod devices;
+mod migrate;
+mod tenants;
+mod users;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::ids::*;
+use crate::model::*;
+use crate::{Result, ServerError};
+
+pub use migrate::migrate;
+
+/// Ids of the tenants visible from tenant `$1`: itself and its customers.
+pub(crate) const VISIBLE: &str = "(SELECT id FROM tenants WHERE id = $1 OR parent_id = $1)";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Tenants, sites, groups and the audit log.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn create_tenant(
+        &self,
+        parent: Option<TenantId>,
+        kind: TenantKind,
+        name: &str,
+        now: i64,
+    ) -> Result<Tenant>;
+    /// The first provider tenant, if the server was initialised.
+    async fn provider(&self) -> Result<Option<Tenant>>;
+    async fn tenant(&self, scope: TenantId, id: TenantId) -> Result<Option<Tenant>>;
+    async fn tenants(&self, scope: TenantId) -> Result<Vec<Tenant>>;
+    /// Delete a tenant and everything it owns (its customers too).
+    async fn delete_tenant(&self, id: TenantId) -> Result<()>;
+    async fn create_site(&self, tenant: TenantId, name: &str) -> Result<Site>;
+    async fn sites(&self, scope: TenantId) -> Result<Vec<Site>>;
+    async fn site(&self, scope: TenantId, id: SiteId) -> Result<Option<Site>>;
+    async fn create_group(&self, tenant: TenantId, name: &str) -> Result<Group>;
+    async fn groups(&self, scope: TenantId) -> Result<Vec<Group>>;
+    async fn add_to_group(&self, group: GroupId, device: DeviceId) -> Result<()>;
+    async fn grant_group(&self, user: UserId, group: GroupId) -> Result<()>;
+    async fn audit(&self, entry: NewAudit) -> Result<()>;
+    async fn audit_log(&self, scope: TenantId, limit: i64) -> Result<Vec<AuditEntry>>;
+}
+
+/// Users and API tokens.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create_user(&self, user: NewUser, now: i64) -> Result<User>;
+    async fn user(&self, scope: TenantId, id: UserId) -> Result<Option<User>>;
+    async fn users(&self, scope: TenantId) -> Result<Vec<User>>;
+    /// For logging in: the user and its password hash.
+    async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
+    async fn count_users(&self) -> Result<i64>;
+    async fn create_token(
+        &self,
+        user: &User,
+        name: &str,
+        role: Role,
+        secret_hash: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<ApiToken>;
+    /// The token of that hash and its user, if any.
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<(ApiToken, User)>>;
+}
+
+/// Agents, their activation and their sequence numbers.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    async fn create_agent(&self, agent: NewAgent, now: i64) -> Result<Agent>;
+    async fn agent(&self, scope: TenantId, id: AgentId) -> Result<Option<Agent>>;
+    async fn agents(&self, scope: TenantId) -> Result<Vec<Agent>>;
+    /// Unscoped: for an agent that authenticates itself with its key or PIN.
+    async fn agent_with_secrets(&self, id: AgentId) -> Result<Option<(Agent, AgentSecrets)>>;
+    /// Count a failed PIN guess; returns the failures so far.
+    async fn record_pin_failure(&self, id: AgentId) -> Result<i64>;
+    /// Pending → active with its sealed key; the PIN verifier is deleted.
+    /// False when the agent was not pending with an unexpired PIN.
+    async fn activate_agent(
+        &self,
+        id: AgentId,
+        key_sealed: &[u8],
+        report: &AgentReport,
+        now: i64,
+    ) -> Result<bool>;
+    /// Revoke: every later submission is rejected. False if not found.
+    async fn revoke_agent(&self, scope: TenantId, id: AgentId) -> Result<bool>;
+    /// Record a heartbeat at sequence `seq` (applied once: false if not after
+    /// the last applied sequence).
+    async fn heartbeat(
+        &self,
+        id: AgentId,
+        seq: u64,
+        report: &AgentReport,
+        now: i64,
+    ) -> Result<bool>;
+}
+
+/// Devices and their history.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Store one submission, exactly once: the agent's sequence number
+    /// advances in the same transaction as the data.
+    async fn ingest(&self, batch: IngestBatch) -> Result<IngestOutcome>;
+    async fn devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>>;
+    async fn device(&self, scope: TenantId, id: DeviceId) -> Result<Option<Device>>;
+    /// The latest snapshot of a device (JSON), scoped.
+    async fn device_snapshot(
+        &self,
+        scope: TenantId,
+        id: DeviceId,
+    ) -> Result<Option<printwatch_printer::snapshot::Snapshot>>;
+    async fn meter_readings(
+        &self,
+        scope: TenantId,
+        id: DeviceId,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<Vec<MeterReading>>>;
+    /// Readings of one meter in `[from, to)` and the last one before `from`,
+    /// for every visible device: (device, baseline, readings).
+    async fn meter_series(
+        &self,
+        scope: TenantId,
+        name: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(Device, Option<i64>, Vec<(i64, bool)>)>>;
+    async fn supply_readings(
+        &self,
+        scope: TenantId,
+        id: DeviceId,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<Vec<SupplyReading>>>;
+    async fn alerts(
+        &self,
+        scope: TenantId,
+        id: DeviceId,
+        open_only: bool,
+    ) -> Result<Option<Vec<AlertRecord>>>;
+}
+
+/// Everything the server stores.
+pub trait Store: TenantStore + UserStore + AgentStore + DeviceStore {
+    fn backend(&self) -> Backend;
+}
+
+/// The SQL implementation, for SQLite and PostgreSQL alike.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+impl SqlStore {
+    /// Connect to `url` (`sqlite://PATH` or `postgres://…`) and migrate.
+    pub async fn connect(url: &str) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(ServerError::DatabaseUrl(redact_url(url)));
+        };
+        let options = AnyPoolOptions::new();
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = NORMAL",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA busy_timeout = 10000",
+                            ] {
+                                conn.execute(pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+        };
+        let store = SqlStore { pool, backend };
+        migrate(&store.pool, backend).await?;
+        Ok(store)
+    }
+
+    /// The SQLite database in `dir` (created if missing).
+    pub async fn open_data_dir(dir: &std::path::Path) -> Result<SqlStore> {
+        let path = dir.join("printwatch.db");
+        SqlStore::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{user}:…@{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub(crate) fn opt_id<T>(row: &AnyRow, col: &str, f: fn(i64) -> T) -> Result<Option<T>> {
+    Ok(row.try_get::<Option<i64>, _>(col)?.map(f))
+}
+
+/// Shared handle used by the HTTP layer.
+pub type DynStore = Arc<dyn Store>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://pw:secret@db:5432/x"),
+            "postgres://pw:…@db:5432/x"
+        );
+        assert_eq!(super::redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}

@@ -1,0 +1,121 @@
+//! Test backends: a fresh SQLite file, or a fresh database on the
+//! PostgreSQL named by `PRINTWATCH_TEST_POSTGRES` (skipped when unset,
+//! unless `PRINTWATCH_REQUIRE_ALL=1`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use printwatch_server::store::SqlStore;
+
+pub struct TestDb {
+    pub store: SqlStore,
+    _dir: Option<tempfile::TempDir>,
+    cleanup: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqlStore::open_data_dir(dir.path())
+            .await
+            .expect("sqlite store");
+        TestDb {
+            store,
+            _dir: Some(dir),
+            cleanup: None,
+        }
+    }
+
+    /// A new, empty database on the test PostgreSQL, or None (skipped).
+    pub async fn postgres(test: &str) -> Option<TestDb> {
+        let Ok(base) = std::env::var("PRINTWATCH_TEST_POSTGRES") else {
+            if std::env::var("PRINTWATCH_REQUIRE_ALL").as_deref() == Ok("1") {
+                panic!("PRINTWATCH_TEST_POSTGRES is unset but PRINTWATCH_REQUIRE_ALL=1");
+            }
+            eprintln!("skipped: {test} on PostgreSQL (set PRINTWATCH_TEST_POSTGRES=postgres://…)");
+            return None;
+        };
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let name = format!("pw_test_{}_{}", std::process::id(), rand_suffix());
+        let mut admin = sqlx::AnyConnection::connect(&base)
+            .await
+            .expect("connect to PRINTWATCH_TEST_POSTGRES");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let url = with_database(&base, &name);
+        let store = SqlStore::connect(&url).await.expect("postgres store");
+        Some(TestDb {
+            store,
+            _dir: None,
+            cleanup: Some((base, name)),
+        })
+    }
+
+    pub async fn finish(self) {
+        self.store.close().await;
+        if let Some((base, name)) = self.cleanup {
+            use sqlx::{Connection, Executor};
+            if let Ok(mut admin) = sqlx::AnyConnection::connect(&base).await {
+                admin
+                    .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+                    .await
+                    .ok();
+                admin.close().await.ok();
+            }
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().r#gen();
+    format!("{n:016x}")
+}
+
+/// `base` with its database name replaced.
+pub fn with_database(base: &str, name: &str) -> String {
+    let (url, query) = match base.split_once('?') {
+        Some((u, q)) => (u, Some(q)),
+        None => (base, None),
+    };
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let root = match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// Run each named async test `fn(&SqlStore)` on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! battery {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::common::TestDb::sqlite().await;
+                    super::$name(&db.store).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::common::TestDb::postgres(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(&db.store).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,636 @@
+//! One storage battery, run against SQLite and PostgreSQL alike.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source, Supply};
+use printwatch_protocol::delta;
+use printwatch_protocol::message::DeviceReport;
+use printwatch_server::ids::*;
+use printwatch_server::model::*;
+use printwatch_server::store::*;
+
+const NOW: i64 = 1_735_689_600; // 2025-01-01T00:00:00Z
+
+battery!(
+    tenants_see_themselves_and_their_customers_only,
+    users_and_tokens,
+    agent_pin_is_single_use_and_expires,
+    revoked_and_expired_agents_store_nothing,
+    each_sequence_number_applies_once,
+    a_device_is_its_family_and_serial_not_its_address,
+    meter_resets_are_events_not_negative_usage,
+    deltas_apply_to_the_agents_last_state_only,
+    alerts_open_and_close,
+    sql_metacharacters_are_data,
+    deleting_a_tenant_deletes_everything_it_owns,
+    device_listing_pages_and_honours_grants,
+    the_audit_log_is_scoped,
+);
+
+struct World {
+    provider: Tenant,
+    a: Tenant,
+    b: Tenant,
+}
+
+async fn world(store: &SqlStore) -> World {
+    let provider = store
+        .create_tenant(None, TenantKind::Provider, "Dealer", NOW)
+        .await
+        .unwrap();
+    let a = store
+        .create_tenant(Some(provider.id), TenantKind::Customer, "Customer A", NOW)
+        .await
+        .unwrap();
+    let b = store
+        .create_tenant(Some(provider.id), TenantKind::Customer, "Customer B", NOW)
+        .await
+        .unwrap();
+    World { provider, a, b }
+}
+
+async fn active_agent(store: &SqlStore, tenant: TenantId) -> Agent {
+    let agent = store
+        .create_agent(
+            NewAgent {
+                tenant_id: tenant,
+                site_id: None,
+                name: "agent".into(),
+                pin_verifier: vec![1; 32],
+                pin_expires_at: NOW + 600,
+                expires_at: None,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .activate_agent(agent.id, &[9; 72], &AgentReport::default(), NOW)
+            .await
+            .unwrap()
+    );
+    agent
+}
+
+fn snapshot(serial: &str, target: &str, total: u64) -> Snapshot {
+    let mut s = Snapshot::new(target);
+    s.collected_at = "2025-01-01T00:00:00Z".into();
+    s.family = Some("Ricoh".into());
+    s.model = Some("MP C3004".into());
+    s.serial = Some(serial.into());
+    s.meters = vec![Meter {
+        name: "total".into(),
+        value: total,
+        unit: "impressions".into(),
+        oid: Source::One("1.3.6.1.2.1.43.10.2.1.4.1.1".into()),
+    }];
+    s.supplies = vec![Supply {
+        description: "Black Toner".into(),
+        kind: "toner".into(),
+        color: Some("black".into()),
+        level: Some(50),
+        max: Some(100),
+        percent: Some(50.0),
+        state: "ok".into(),
+        unit: Some("percent".into()),
+        part_number: None,
+        serial: None,
+        oid: None,
+    }];
+    s
+}
+
+fn batch(agent: &Agent, seq: u64, reports: Vec<DeviceReport>) -> IngestBatch {
+    IngestBatch {
+        agent_id: agent.id,
+        tenant_id: agent.tenant_id,
+        site_id: agent.site_id,
+        seq,
+        now: NOW,
+        reports,
+    }
+}
+
+fn full(s: &Snapshot) -> DeviceReport {
+    DeviceReport::Full {
+        snapshot: Box::new(s.clone()),
+    }
+}
+
+fn all(scope: TenantId) -> DeviceFilter {
+    DeviceFilter {
+        scope,
+        granted_to: None,
+        after: None,
+        limit: 1000,
+    }
+}
+
+async fn tenants_see_themselves_and_their_customers_only(store: &SqlStore) {
+    let w = world(store).await;
+    assert_eq!(store.provider().await.unwrap().unwrap().id, w.provider.id);
+    assert_eq!(store.tenants(w.provider.id).await.unwrap().len(), 3);
+    let seen: Vec<_> = store.tenants(w.a.id).await.unwrap();
+    assert_eq!(seen, vec![w.a.clone()]);
+    assert_eq!(store.tenant(w.a.id, w.b.id).await.unwrap(), None);
+    assert_eq!(store.tenant(w.a.id, w.provider.id).await.unwrap(), None);
+    assert!(store.tenant(w.provider.id, w.b.id).await.unwrap().is_some());
+    let site = store.create_site(w.b.id, "Main office").await.unwrap();
+    assert_eq!(store.site(w.a.id, site.id).await.unwrap(), None);
+    assert!(store.sites(w.a.id).await.unwrap().is_empty());
+    assert_eq!(store.sites(w.provider.id).await.unwrap(), vec![site]);
+}
+
+async fn users_and_tokens(store: &SqlStore) {
+    let w = world(store).await;
+    let user = store
+        .create_user(
+            NewUser {
+                tenant_id: w.a.id,
+                email: "Alice@Example.com".into(),
+                password_hash: "$argon2id$fake".into(),
+                role: Role::Operator,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(user.email, "alice@example.com");
+    let (found, hash) = store
+        .user_by_email("ALICE@example.com ")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, hash.as_str()), (user.id, "$argon2id$fake"));
+    assert!(
+        store
+            .user_by_email("bob@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let duplicate = store
+        .create_user(
+            NewUser {
+                tenant_id: w.b.id,
+                email: "alice@example.com".into(),
+                password_hash: "x".into(),
+                role: Role::Viewer,
+            },
+            NOW,
+        )
+        .await;
+    assert!(duplicate.is_err(), "emails are unique");
+    assert_eq!(store.user(w.b.id, user.id).await.unwrap(), None);
+    assert_eq!(store.users(w.provider.id).await.unwrap().len(), 1);
+    assert_eq!(store.count_users().await.unwrap(), 1);
+
+    let token = store
+        .create_token(&user, "ci", Role::Viewer, "hash-1", None, NOW)
+        .await
+        .unwrap();
+    let (t, u) = store.token_by_hash("hash-1").await.unwrap().unwrap();
+    assert_eq!((t.id, t.role, u.id), (token.id, Role::Viewer, user.id));
+    assert!(store.token_by_hash("hash-2").await.unwrap().is_none());
+}
+
+async fn agent_pin_is_single_use_and_expires(store: &SqlStore) {
+    let w = world(store).await;
+    let new = |expires| NewAgent {
+        tenant_id: w.a.id,
+        site_id: None,
+        name: "basement".into(),
+        pin_verifier: vec![7; 32],
+        pin_expires_at: expires,
+        expires_at: None,
+    };
+    let agent = store.create_agent(new(NOW + 600), NOW).await.unwrap();
+    assert_eq!(agent.state, AgentState::Pending);
+    let (_, secrets) = store.agent_with_secrets(agent.id).await.unwrap().unwrap();
+    assert_eq!(secrets.pin_verifier.as_deref(), Some(&[7u8; 32][..]));
+    assert_eq!(store.record_pin_failure(agent.id).await.unwrap(), 1);
+    assert_eq!(store.record_pin_failure(agent.id).await.unwrap(), 2);
+    let report = AgentReport {
+        version: "0.1.0".into(),
+        os: "linux".into(),
+        hostname: Some("pc".into()),
+    };
+    assert!(
+        store
+            .activate_agent(agent.id, &[1; 72], &report, NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .activate_agent(agent.id, &[2; 72], &report, NOW + 2)
+            .await
+            .unwrap(),
+        "a PIN works once"
+    );
+    let (active, secrets) = store.agent_with_secrets(agent.id).await.unwrap().unwrap();
+    assert_eq!(active.state, AgentState::Active);
+    assert_eq!(active.os.as_deref(), Some("linux"));
+    assert!(
+        secrets.pin_verifier.is_none(),
+        "the PIN is deleted once used"
+    );
+    assert_eq!(secrets.key_sealed.as_deref(), Some(&[1u8; 72][..]));
+
+    let late = store.create_agent(new(NOW + 10), NOW).await.unwrap();
+    assert!(
+        !store
+            .activate_agent(late.id, &[1; 72], &report, NOW + 10)
+            .await
+            .unwrap(),
+        "an expired PIN does not activate"
+    );
+    assert_eq!(store.agent(w.b.id, agent.id).await.unwrap(), None);
+    assert_eq!(store.agents(w.a.id).await.unwrap().len(), 2);
+}
+
+async fn revoked_and_expired_agents_store_nothing(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    assert!(
+        !store.revoke_agent(w.b.id, agent.id).await.unwrap(),
+        "not B's to revoke"
+    );
+    assert!(store.revoke_agent(w.a.id, agent.id).await.unwrap());
+    let (revoked, secrets) = store.agent_with_secrets(agent.id).await.unwrap().unwrap();
+    assert_eq!(revoked.state, AgentState::Revoked);
+    assert!(secrets.key_sealed.is_none(), "the key is forgotten");
+    assert!(!revoked.may_submit(NOW));
+    let out = store
+        .ingest(batch(&agent, 1, vec![full(&snapshot("S1", "10.0.0.1", 5))]))
+        .await
+        .unwrap();
+    assert!(!out.applied);
+    assert!(store.devices(&all(w.provider.id)).await.unwrap().is_empty());
+    assert!(
+        !store
+            .heartbeat(agent.id, 2, &AgentReport::default(), NOW)
+            .await
+            .unwrap()
+    );
+
+    let mut expiring = active_agent(store, w.a.id).await;
+    expiring.expires_at = Some(NOW);
+    assert!(!expiring.may_submit(NOW));
+    assert!(expiring.may_submit(NOW - 1) || expiring.expires_at == Some(NOW));
+}
+
+async fn each_sequence_number_applies_once(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let s = snapshot("S1", "10.0.0.1", 100);
+    let first = store
+        .ingest(batch(&agent, 1, vec![full(&s)]))
+        .await
+        .unwrap();
+    assert!(first.applied);
+    assert_eq!(first.devices, 1);
+    for seq in [1, 0] {
+        let again = store
+            .ingest(batch(&agent, seq, vec![full(&s)]))
+            .await
+            .unwrap();
+        assert!(!again.applied, "seq {seq}");
+    }
+    let out = store
+        .ingest(batch(&agent, u64::MAX, vec![full(&s)]))
+        .await
+        .unwrap();
+    assert!(!out.applied, "beyond BIGINT is refused");
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    let readings = store
+        .meter_readings(w.a.id, devices[0].id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(readings.len(), 1);
+    assert!(
+        store
+            .heartbeat(agent.id, 2, &AgentReport::default(), NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .heartbeat(agent.id, 2, &AgentReport::default(), NOW)
+            .await
+            .unwrap()
+    );
+    let after = store
+        .ingest(batch(&agent, 2, vec![full(&s)]))
+        .await
+        .unwrap();
+    assert!(
+        !after.applied,
+        "heartbeats and submissions share the sequence"
+    );
+}
+
+async fn a_device_is_its_family_and_serial_not_its_address(store: &SqlStore) {
+    let w = world(store).await;
+    let one = active_agent(store, w.a.id).await;
+    let two = active_agent(store, w.a.id).await;
+    store
+        .ingest(batch(
+            &one,
+            1,
+            vec![full(&snapshot("E123-4567", "10.0.0.1", 1))],
+        ))
+        .await
+        .unwrap();
+    store
+        .ingest(batch(
+            &one,
+            2,
+            vec![full(&snapshot("e1234567", "10.0.0.9", 2))],
+        ))
+        .await
+        .unwrap();
+    store
+        .ingest(batch(
+            &two,
+            1,
+            vec![full(&snapshot("E1234567", "10.0.0.2", 3))],
+        ))
+        .await
+        .unwrap();
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    assert_eq!(devices[0].identity, "ricoh:E1234567");
+    assert_eq!(devices[0].target.as_deref(), Some("10.0.0.2"));
+    assert_eq!(devices[0].last_agent_id, Some(two.id));
+    // The same serial at another customer is another device.
+    let other = active_agent(store, w.b.id).await;
+    store
+        .ingest(batch(
+            &other,
+            1,
+            vec![full(&snapshot("E1234567", "10.0.0.1", 1))],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.devices(&all(w.provider.id)).await.unwrap().len(), 2);
+    // No serial and no MAC: nothing to identify it by, nothing stored.
+    let mut anonymous = snapshot("", "10.0.0.3", 1);
+    anonymous.serial = None;
+    let out = store
+        .ingest(batch(&one, 3, vec![full(&anonymous)]))
+        .await
+        .unwrap();
+    assert_eq!((out.devices, out.skipped), (0, 1));
+}
+
+async fn meter_resets_are_events_not_negative_usage(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let mut seq = 0;
+    for (day, total) in [(1, 100u64), (2, 150), (3, 150), (4, 20), (5, 50)] {
+        seq += 1;
+        let mut s = snapshot("S1", "10.0.0.1", total);
+        s.collected_at = format!("2025-01-{day:02}T12:00:00Z");
+        store
+            .ingest(batch(&agent, seq, vec![full(&s)]))
+            .await
+            .unwrap();
+    }
+    let device = store.devices(&all(w.a.id)).await.unwrap().remove(0);
+    let readings = store
+        .meter_readings(w.a.id, device.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    let values: Vec<_> = readings.iter().map(|r| (r.value, r.reset)).collect();
+    assert_eq!(
+        values,
+        vec![(100, false), (150, false), (20, true), (50, false)]
+    );
+    let (from, to) = printwatch_server::ingest::month_bounds("2025-01").unwrap();
+    let series = store.meter_series(w.a.id, "total", from, to).await.unwrap();
+    assert_eq!(series.len(), 1);
+    let (_, base, readings) = &series[0];
+    assert_eq!(
+        printwatch_server::ingest::usage(*base, readings),
+        50 + 20 + 30
+    );
+    assert!(
+        store
+            .meter_readings(w.b.id, device.id, 0, i64::MAX)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn deltas_apply_to_the_agents_last_state_only(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let other = active_agent(store, w.a.id).await;
+    let old = snapshot("S1", "10.0.0.1", 100);
+    let mut new = old.clone();
+    new.meters[0].value = 175;
+    new.collected_at = "2025-01-02T00:00:00Z".into();
+    store
+        .ingest(batch(&agent, 1, vec![full(&old)]))
+        .await
+        .unwrap();
+    let identity = old.identity().unwrap();
+    let report = |base: String| DeviceReport::Delta {
+        identity: identity.clone(),
+        base,
+        delta: delta::diff(&old, &new).unwrap(),
+    };
+    // A wrong base, or another agent's delta: ask for a full snapshot.
+    let wrong = store
+        .ingest(batch(&agent, 2, vec![report("0".repeat(64))]))
+        .await
+        .unwrap();
+    assert_eq!(wrong.resync, vec![identity.clone()]);
+    let foreign = store
+        .ingest(batch(&other, 1, vec![report(delta::digest(&old).unwrap())]))
+        .await
+        .unwrap();
+    assert_eq!(foreign.resync, vec![identity.clone()]);
+    let good = store
+        .ingest(batch(&agent, 3, vec![report(delta::digest(&old).unwrap())]))
+        .await
+        .unwrap();
+    assert!(good.resync.is_empty());
+    assert_eq!(good.devices, 1);
+    let device = store.devices(&all(w.a.id)).await.unwrap().remove(0);
+    assert_eq!(
+        store
+            .device_snapshot(w.a.id, device.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        new
+    );
+}
+
+async fn alerts_open_and_close(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let alert = |code: &str| Alert {
+        severity: "warning".into(),
+        group: "marker_supplies".into(),
+        code: code.into(),
+        description: Some(code.into()),
+        location: None,
+    };
+    let mut s = snapshot("S1", "10.0.0.1", 1);
+    s.alerts = vec![alert("toner_low"), alert("jam")];
+    store
+        .ingest(batch(&agent, 1, vec![full(&s)]))
+        .await
+        .unwrap();
+    s.alerts = vec![alert("toner_low")];
+    s.collected_at = "2025-01-01T01:00:00Z".into();
+    store
+        .ingest(batch(&agent, 2, vec![full(&s)]))
+        .await
+        .unwrap();
+    let device = store.devices(&all(w.a.id)).await.unwrap().remove(0);
+    let every = store
+        .alerts(w.a.id, device.id, false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(every.len(), 2);
+    let open = store
+        .alerts(w.a.id, device.id, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].code, "toner_low");
+    let closed: Vec<_> = every.iter().filter(|a| a.closed_at.is_some()).collect();
+    assert_eq!(closed[0].code, "jam");
+    assert_eq!(closed[0].closed_at, Some(NOW + 3600));
+    assert!(
+        store
+            .alerts(w.b.id, device.id, false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn sql_metacharacters_are_data(store: &SqlStore) {
+    let w = world(store).await;
+    let evil = "x'); DROP TABLE devices; -- \" ; $1 ? \\ %_";
+    let t = store
+        .create_tenant(Some(w.provider.id), TenantKind::Customer, evil, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .tenant(w.provider.id, t.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        evil
+    );
+    let agent = active_agent(store, t.id).await;
+    let mut s = snapshot(evil, evil, 1);
+    s.location = Some(evil.into());
+    store
+        .ingest(batch(&agent, 1, vec![full(&s)]))
+        .await
+        .unwrap();
+    let devices = store.devices(&all(t.id)).await.unwrap();
+    assert_eq!(devices[0].target.as_deref(), Some(evil));
+    assert!(store.user_by_email(evil).await.unwrap().is_none());
+    assert!(store.token_by_hash(evil).await.unwrap().is_none());
+    assert_eq!(store.tenants(w.provider.id).await.unwrap().len(), 4);
+}
+
+async fn deleting_a_tenant_deletes_everything_it_owns(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    store
+        .ingest(batch(&agent, 1, vec![full(&snapshot("S1", "10.0.0.1", 1))]))
+        .await
+        .unwrap();
+    let kept = active_agent(store, w.b.id).await;
+    store
+        .ingest(batch(&kept, 1, vec![full(&snapshot("S1", "10.0.0.1", 1))]))
+        .await
+        .unwrap();
+    store.delete_tenant(w.a.id).await.unwrap();
+    assert!(store.agent_with_secrets(agent.id).await.unwrap().is_none());
+    let left = store.devices(&all(w.provider.id)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].tenant_id, w.b.id);
+}
+
+async fn device_listing_pages_and_honours_grants(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let reports = (0..5)
+        .map(|i| full(&snapshot(&format!("S{i}"), "10.0.0.1", 1)))
+        .collect();
+    store.ingest(batch(&agent, 1, reports)).await.unwrap();
+    let mut filter = all(w.a.id);
+    filter.limit = 2;
+    let page1 = store.devices(&filter).await.unwrap();
+    filter.after = Some(page1[1].id);
+    let page2 = store.devices(&filter).await.unwrap();
+    assert_eq!((page1.len(), page2.len()), (2, 2));
+    assert!(page2[0].id > page1[1].id);
+
+    let viewer = store
+        .create_user(
+            NewUser {
+                tenant_id: w.a.id,
+                email: "v@a".into(),
+                password_hash: "x".into(),
+                role: Role::Viewer,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let group = store.create_group(w.a.id, "Floor 1").await.unwrap();
+    store.add_to_group(group.id, page1[0].id).await.unwrap();
+    store.add_to_group(group.id, page1[0].id).await.unwrap();
+    let mut granted = all(w.a.id);
+    granted.granted_to = Some(viewer.id);
+    assert!(store.devices(&granted).await.unwrap().is_empty());
+    store.grant_group(viewer.id, group.id).await.unwrap();
+    let seen = store.devices(&granted).await.unwrap();
+    assert_eq!(
+        seen.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![page1[0].id]
+    );
+    assert_eq!(store.groups(w.b.id).await.unwrap(), vec![]);
+}
+
+async fn the_audit_log_is_scoped(store: &SqlStore) {
+    let w = world(store).await;
+    for (tenant, action) in [(w.a.id, "agent.create"), (w.b.id, "user.create")] {
+        store
+            .audit(NewAudit {
+                tenant_id: tenant,
+                actor: "admin@dealer".into(),
+                action: action.into(),
+                target: "x".into(),
+                detail: String::new(),
+                at: NOW,
+            })
+            .await
+            .unwrap();
+    }
+    let a = store.audit_log(w.a.id, 10).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].action, "agent.create");
+    assert_eq!(store.audit_log(w.provider.id, 10).await.unwrap().len(), 2);
+    assert_eq!(store.audit_log(w.provider.id, 1).await.unwrap().len(), 1);
+}
