@@ -2,6 +2,7 @@
 //! arguments and calls the crates.
 
 mod collect;
+mod demo;
 mod scan;
 mod sim;
 mod snmp_args;
@@ -27,6 +28,8 @@ struct Cli {
 enum Command {
     /// Collect one device: identity, status, meters, supplies, alerts.
     Collect(collect::CollectArgs),
+    /// A first look: a simulated fleet on loopback, discovered and collected.
+    Demo(demo::DemoArgs),
     /// Discover and collect the printers of address ranges.
     Scan(scan::ScanArgs),
     /// Record a device (or some subtrees) in snmprec format.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Collect(args) => collect::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
             Command::Scan(args) => scan::run(args).await,
             Command::Walk(args) => walk::run(args).await,
             Command::Sim(args) => sim::run(args).await,

@@ -62,7 +62,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the scan with a progress bar on a terminal and Ctrl-C handling.
+/// Parses the scan's arguments and runs it.
 pub async fn sweep(args: &ScanArgs) -> anyhow::Result<ScanReport> {
     if args.rate == 0 || args.rate > 1_000_000 {
         bail!("--rate must be between 1 and 1000000 probes per second");
@@ -83,6 +83,15 @@ pub async fn sweep(args: &ScanArgs) -> anyhow::Result<ScanReport> {
         snmp: args.snmp.options()?,
         credentials,
     };
+    Ok(run_scan(addresses, options, profiles).await)
+}
+
+/// Runs a scan with a progress bar on a terminal and Ctrl-C handling.
+pub async fn run_scan(
+    addresses: Vec<std::net::IpAddr>,
+    options: ScanOptions,
+    profiles: Arc<printwatch_printer::ProfileSet>,
+) -> ScanReport {
     let progress = Arc::new(ScanProgress::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -105,7 +114,7 @@ pub async fn sweep(args: &ScanArgs) -> anyhow::Result<ScanReport> {
         bar.abort();
         eprint!("\r\x1b[2K");
     }
-    Ok(report)
+    report
 }
 
 fn draw(p: &ScanProgress, elapsed: Duration) {

@@ -413,6 +413,16 @@ impl ProfileSet {
         self.profiles.len()
     }
 
+    /// Every profile, in file-name order.
+    pub fn iter(&self) -> impl Iterator<Item = &LoadedProfile> {
+        self.profiles.iter()
+    }
+
+    /// The profile of that name.
+    pub fn get(&self, name: &str) -> Option<&LoadedProfile> {
+        self.profiles.iter().find(|p| p.profile.name == name)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.profiles.is_empty()
     }

@@ -101,11 +101,17 @@ fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
     changed.then_some(out)
 }
 
-/// Gives `device` an identity of its own for `ip`.
-pub fn make_unique(device: &mut Device, ip: IpAddr) {
+/// Gives `device` an identity of its own for `ip`. `known_serials` are the
+/// serials a reader found elsewhere (a vendor OID, text in sysDescr): they
+/// are rewritten too, wherever they appear.
+pub fn make_unique(device: &mut Device, ip: IpAddr, known_serials: &[String]) {
     let n = address_number(ip);
     let recording = device.recording.clone();
-    let mut replacements: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut replacements: Vec<(Vec<u8>, Vec<u8>)> = known_serials
+        .iter()
+        .filter(|s| s.len() >= 3)
+        .map(|s| (s.as_bytes().to_vec(), rewrite_serial(s, n).into_bytes()))
+        .collect();
     for (oid, value) in &recording.values {
         if SERIAL_COLUMNS.iter().any(|c| oid.arcs().starts_with(c))
             && let Some(serial) = value.as_str().map(str::trim)

@@ -11,6 +11,7 @@ pub mod device;
 pub mod faults;
 pub mod fleet;
 pub mod identity;
+pub mod synthetic;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -92,6 +93,24 @@ fn raise_open_file_limit(sockets: usize) {
     }
 }
 
+/// The serial printwatch reads from a recording (it may live in a vendor OID
+/// or in sysDescr text), so that `--unique` rewrites it wherever it is.
+fn serials_of(
+    recording: &ServedRecording,
+    profiles: &printwatch_printer::ProfileSet,
+) -> Vec<String> {
+    let view = printwatch_printer::MibView::from_varbinds(
+        recording
+            .values
+            .iter()
+            .map(|(o, v)| printwatch_snmp::VarBind::new(o.clone(), v.clone())),
+    );
+    printwatch_printer::read_snapshot("", &view, profiles)
+        .serial
+        .into_iter()
+        .collect()
+}
+
 fn base_name(recording: &ServedRecording) -> String {
     recording
         .name
@@ -106,7 +125,10 @@ impl Simulator {
     pub async fn start(plans: &[DevicePlan]) -> Result<Self, SimError> {
         let mut cache = RecordingCache::default();
         let mut users_cache: HashMap<String, PreparedUser> = HashMap::new();
+        let profiles = printwatch_printer::ProfileSet::embedded()
+            .map_err(|e| SimError::Config(e.to_string()))?;
         raise_open_file_limit(plans.iter().map(|p| p.addresses.len() * 2).sum());
+        let mut serials_cache: HashMap<String, Vec<String>> = HashMap::new();
         let mut tasks = JoinSet::new();
         let mut served = Vec::new();
         for plan in plans {
@@ -115,7 +137,10 @@ impl Simulator {
             if plan.unique
                 && let Some(first) = plan.addresses.first()
             {
-                identity::make_unique(&mut device, first.ip());
+                let serials = serials_cache
+                    .entry(recording.name.clone())
+                    .or_insert_with(|| serials_of(&recording, &profiles));
+                identity::make_unique(&mut device, first.ip(), serials);
             }
             identity::make_alive(
                 &mut device,

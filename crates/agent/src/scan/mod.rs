@@ -145,7 +145,7 @@ async fn probe(engine: &SnmpEngine, address: SocketAddr, options: &ScanOptions) 
 
 enum Event {
     Probed(IpAddr, Probe),
-    Collected(IpAddr, usize, Result<Snapshot, CollectError>),
+    Collected(IpAddr, usize, Box<Result<Snapshot, CollectError>>),
 }
 
 /// Scans `addresses`. `stop` ends the scan early (Ctrl-C): what was found
@@ -272,7 +272,7 @@ fn handle(
                             Ok(session) => collect(&session, &target, &profiles).await,
                             Err(e) => Err(CollectError::Snmp(e)),
                         };
-                        let _ = events.send(Event::Collected(ip, credential, result));
+                        let _ = events.send(Event::Collected(ip, credential, Box::new(result)));
                     });
                 }
             }
@@ -280,7 +280,7 @@ fn handle(
         Event::Collected(ip, credential, result) => {
             *pending -= 1;
             progress.collected.fetch_add(1, Ordering::Relaxed);
-            match result {
+            match *result {
                 Ok(snapshot) => snapshots.push((ip, credential, snapshot)),
                 Err(CollectError::NotAPrinter(_)) => {
                     report.failures.insert(ip, Failure::NotAPrinter);
@@ -324,7 +324,7 @@ fn merge(snapshots: Vec<(IpAddr, usize, Snapshot)>) -> Vec<FoundDevice> {
         }
     }
     let mut devices: Vec<FoundDevice> = by_identity.into_values().collect();
-    devices.sort_by(|a, b| first_address(&a.snapshot).cmp(&first_address(&b.snapshot)));
+    devices.sort_by_key(|d| first_address(&d.snapshot));
     devices
 }
 

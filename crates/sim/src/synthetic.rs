@@ -1,0 +1,445 @@
+//! Synthetic printers for the demo and for tests that need many vendors:
+//! recordings the project makes itself (no third-party data), written from
+//! the vendor profiles, so each device carries its vendor's counters at the
+//! OIDs its profile reads.
+
+use printwatch_printer::ProfileSet;
+use printwatch_printer::profile::LoadedProfile;
+use printwatch_snmp::{Oid, Value, VarBind};
+
+/// A model of the demo fleet: (profile, brand, model, colour, ink, the
+/// vendor's enterprise OID for sysObjectID).
+pub const CATALOG: &[(&str, &str, &str, bool, bool, &str)] = &[
+    (
+        "hp",
+        "HP",
+        "Color LaserJet Pro M454dw",
+        true,
+        false,
+        "1.3.6.1.4.1.11.2.3.9.1",
+    ),
+    (
+        "hp",
+        "HP",
+        "LaserJet Enterprise M507",
+        false,
+        false,
+        "1.3.6.1.4.1.11.2.3.9.1",
+    ),
+    (
+        "ricoh",
+        "RICOH",
+        "MP C3004",
+        true,
+        false,
+        "1.3.6.1.4.1.367.1.1",
+    ),
+    (
+        "ricoh",
+        "SAVIN",
+        "MP 4055",
+        false,
+        false,
+        "1.3.6.1.4.1.367.1.1",
+    ),
+    (
+        "kyocera",
+        "KYOCERA",
+        "ECOSYS M3655idn",
+        false,
+        false,
+        "1.3.6.1.4.1.1347.41",
+    ),
+    (
+        "kyocera",
+        "KYOCERA",
+        "TASKalfa 2553ci",
+        true,
+        false,
+        "1.3.6.1.4.1.1347.41",
+    ),
+    (
+        "canon",
+        "Canon",
+        "iR-ADV C5535",
+        true,
+        false,
+        "1.3.6.1.4.1.1602.4.7",
+    ),
+    (
+        "brother",
+        "Brother",
+        "HL-L5100DN",
+        false,
+        false,
+        "1.3.6.1.4.1.2435.2.3.9.1",
+    ),
+    (
+        "xerox",
+        "Xerox",
+        "VersaLink C405",
+        true,
+        false,
+        "1.3.6.1.4.1.253.8.62.1.20.1",
+    ),
+    (
+        "lexmark",
+        "Lexmark",
+        "MS621",
+        false,
+        false,
+        "1.3.6.1.4.1.641.1.1",
+    ),
+    (
+        "konica",
+        "KONICA MINOLTA",
+        "bizhub C300i",
+        true,
+        false,
+        "1.3.6.1.4.1.18334.1.1.1.2.1",
+    ),
+    (
+        "sharp",
+        "SHARP",
+        "MX-3071",
+        true,
+        false,
+        "1.3.6.1.4.1.2385.3.1.1",
+    ),
+    (
+        "epson",
+        "EPSON",
+        "WF-C5790 Series",
+        true,
+        true,
+        "1.3.6.1.4.1.1248.1.1.2.1",
+    ),
+    (
+        "toshiba",
+        "TOSHIBA",
+        "e-STUDIO2518A",
+        false,
+        false,
+        "1.3.6.1.4.1.1129.2.3.1",
+    ),
+    ("oki", "OKI", "C532", true, false, "1.3.6.1.4.1.2001.1.1.1"),
+    (
+        "fujifilm",
+        "FUJIFILM",
+        "Apeos C2570",
+        true,
+        false,
+        "1.3.6.1.4.1.297.1.11.1",
+    ),
+];
+
+fn oid(s: &str) -> Oid {
+    s.parse().unwrap_or_default()
+}
+
+fn text(s: &str) -> Value {
+    Value::OctetString(s.as_bytes().to_vec())
+}
+
+/// A small deterministic generator (no randomness: demo runs are alike).
+struct Numbers(u64);
+
+impl Numbers {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below.max(1)
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one catalog row, spelled out
+/// The objects of one synthetic printer. `n` makes serials, MACs and
+/// counters differ from device to device.
+pub fn printer(
+    profiles: &ProfileSet,
+    profile: &str,
+    brand: &str,
+    model: &str,
+    colour: bool,
+    ink: bool,
+    sys_object_id: &str,
+    n: u32,
+) -> Vec<VarBind> {
+    let mut r = Numbers(u64::from(n) * 7919 + 17);
+    let mut out = Vec::new();
+    let mut put = |o: Oid, v: Value| {
+        if o.is_encodable() {
+            out.push(VarBind::new(o, v));
+        }
+    };
+    let loaded: Option<&LoadedProfile> = profiles.get(profile);
+    let enterprise = oid(sys_object_id);
+    let serial = format!(
+        "{}{:08}",
+        &brand
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .collect::<String>()
+            .to_uppercase()[..2.min(brand.len())],
+        10_000_000 + n
+    );
+    let full = format!("{brand} {model}");
+    let total = 5_000 + r.next(300_000);
+    let color_pages = if colour {
+        total * (20 + r.next(40)) / 100
+    } else {
+        0
+    };
+
+    put(
+        oid("1.3.6.1.2.1.1.1.0"),
+        text(&format!("{full}; firmware 1.{}.{}", n % 7, n % 13)),
+    );
+    put(oid("1.3.6.1.2.1.1.2.0"), Value::ObjectId(enterprise));
+    put(
+        oid("1.3.6.1.2.1.1.3.0"),
+        Value::TimeTicks(1_000_000 + r.next(90_000_000) as u32),
+    );
+    put(oid("1.3.6.1.2.1.1.4.0"), text("helpdesk@example.org"));
+    put(oid("1.3.6.1.2.1.1.5.0"), text(&format!("prn-{:03}", n)));
+    put(
+        oid("1.3.6.1.2.1.1.6.0"),
+        text(&format!("Floor {}, room {}", 1 + n % 5, 100 + n)),
+    );
+    put(oid("1.3.6.1.2.1.2.2.1.1.1"), Value::Integer(1));
+    put(oid("1.3.6.1.2.1.2.2.1.3.1"), Value::Integer(6));
+    put(
+        oid("1.3.6.1.2.1.2.2.1.6.1"),
+        Value::OctetString(vec![
+            0x00,
+            0x00,
+            0xaa,
+            (n >> 16) as u8,
+            (n >> 8) as u8,
+            n as u8,
+        ]),
+    );
+    put(
+        oid("1.3.6.1.2.1.25.3.2.1.2.1"),
+        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
+    );
+    put(oid("1.3.6.1.2.1.25.3.2.1.3.1"), text(&full));
+    put(oid("1.3.6.1.2.1.25.3.2.1.5.1"), Value::Integer(2));
+    put(oid("1.3.6.1.2.1.25.3.5.1.1.1"), Value::Integer(3));
+    put(oid("1.3.6.1.2.1.25.3.5.1.2.1"), Value::OctetString(vec![0]));
+    put(oid("1.3.6.1.2.1.43.5.1.1.17.1"), text(&serial));
+    put(
+        oid("1.3.6.1.2.1.43.10.2.1.4.1.1"),
+        Value::Counter32(total as u32),
+    );
+    put(
+        oid("1.3.6.1.2.1.43.10.2.1.6.1.1"),
+        Value::Integer(if colour { 4 } else { 1 }),
+    );
+    put(oid("1.3.6.1.2.1.43.16.5.1.2.1.1"), text("Ready"));
+    put(oid("1.3.6.1.2.1.43.8.2.1.2.1.1"), Value::Integer(4));
+    put(oid("1.3.6.1.2.1.43.8.2.1.9.1.1"), Value::Integer(550));
+    put(
+        oid("1.3.6.1.2.1.43.8.2.1.10.1.1"),
+        Value::Integer(r.next(551) as i32),
+    );
+    put(oid("1.3.6.1.2.1.43.8.2.1.13.1.1"), text("Tray 1"));
+
+    let colours: &[&str] = if colour {
+        &["black", "cyan", "magenta", "yellow"]
+    } else {
+        &["black"]
+    };
+    let mut row = 0;
+    for (i, c) in colours.iter().enumerate() {
+        row += 1;
+        let (kind, what) = if ink { (5, "Ink") } else { (3, "Toner") };
+        let cap = if ink { 100 } else { 10_000 };
+        let level = if i == 1 {
+            cap * 7 / 100
+        } else {
+            cap * (10 + r.next(90) as i32) / 100
+        };
+        supply(
+            &mut put,
+            row,
+            kind,
+            &format!("{} {what}", capitalise(c)),
+            19 - 4 * i32::from(ink),
+            cap,
+            level,
+            i + 1,
+        );
+        put(
+            oid(&format!("1.3.6.1.2.1.43.12.1.1.4.1.{}", i + 1)),
+            text(c),
+        );
+    }
+    if !ink {
+        row += 1;
+        supply(
+            &mut put,
+            row,
+            9,
+            "Drum Unit",
+            7,
+            60_000,
+            20_000 + r.next(40_000) as i32,
+            0,
+        );
+        row += 1;
+        supply(&mut put, row, 4, "Waste Toner Box", 19, 100, -3, 0);
+    }
+    // Vendor meters where the profile reads them.
+    if let Some(p) = loaded {
+        for rule in &p.profile.meters {
+            let value = match rule.name.as_str() {
+                "total" => total,
+                "total_mono" | "print_mono" => total - color_pages,
+                "total_color" | "print_color" => color_pages,
+                "duplex" => total / 3,
+                "copy_mono" | "copy_color" | "fax" | "scan" => total / 10,
+                _ => total / 20,
+            };
+            if let Some(o) = &rule.oid {
+                put(o.clone(), Value::Counter32(value as u32));
+            } else if let Some(first) = rule.first_of.first() {
+                put(first.clone(), Value::Counter32(value as u32));
+            } else if !rule.sum.is_empty() {
+                let parts = rule.sum.len() as u64;
+                for (i, o) in rule.sum.iter().enumerate() {
+                    let part = value / parts + if i == 0 { value % parts } else { 0 };
+                    put(o.clone(), Value::Counter32(part as u32));
+                }
+            }
+        }
+        for source in &p.profile.serial {
+            if let Some(o) = &source.oid {
+                put(o.clone(), text(&serial));
+            }
+        }
+        for source in &p.profile.model {
+            if let Some(o) = &source.oid {
+                put(o.clone(), text(&full));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.oid.cmp(&b.oid));
+    out.dedup_by(|later, first| later.oid == first.oid);
+    out
+}
+
+#[allow(clippy::too_many_arguments)] // a row of the supplies table
+fn supply(
+    put: &mut impl FnMut(Oid, Value),
+    row: u32,
+    kind: i32,
+    description: &str,
+    unit: i32,
+    cap: i32,
+    level: i32,
+    colorant: usize,
+) {
+    let cell = |column: u32| oid(&format!("1.3.6.1.2.1.43.11.1.1.{column}.1.{row}"));
+    put(cell(3), Value::Integer(colorant as i32));
+    put(cell(4), Value::Integer(if kind == 4 { 4 } else { 3 }));
+    put(cell(5), Value::Integer(kind));
+    put(cell(6), text(description));
+    put(cell(7), Value::Integer(unit));
+    put(cell(8), Value::Integer(cap));
+    put(cell(9), Value::Integer(level));
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// A device that answers SNMP but is no printer (a router, say).
+pub fn router(n: u32) -> Vec<VarBind> {
+    vec![
+        VarBind::new(
+            oid("1.3.6.1.2.1.1.1.0"),
+            text("Linux edge-router 5.15.0 #1 SMP x86_64"),
+        ),
+        VarBind::new(
+            oid("1.3.6.1.2.1.1.2.0"),
+            Value::ObjectId(oid("1.3.6.1.4.1.8072.3.2.10")),
+        ),
+        VarBind::new(oid("1.3.6.1.2.1.1.5.0"), text(&format!("router-{n}"))),
+        VarBind::new(
+            oid("1.3.6.1.2.1.2.2.1.6.1"),
+            Value::OctetString(vec![0x00, 0x00, 0xbb, 0, 0, n as u8]),
+        ),
+    ]
+}
+
+/// The demo fleet: one printer per catalog model, then as many again with
+/// other serials, and one router. (file name, records).
+pub fn demo_fleet(profiles: &ProfileSet, printers: usize) -> Vec<(String, Vec<VarBind>)> {
+    let mut fleet = Vec::new();
+    for i in 0..printers {
+        let (profile, brand, model, colour, ink, id) = CATALOG[i % CATALOG.len()];
+        let name = format!(
+            "{:02}-{}-{}.snmprec",
+            i + 1,
+            profile,
+            model.to_lowercase().replace([' ', '/'], "-")
+        );
+        fleet.push((
+            name,
+            printer(
+                profiles,
+                profile,
+                brand,
+                model,
+                colour,
+                ink,
+                id,
+                i as u32 + 1,
+            ),
+        ));
+    }
+    fleet.push(("zz-router.snmprec".into(), router(1)));
+    fleet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use printwatch_printer::{MibView, read_snapshot};
+
+    #[test]
+    fn every_catalog_printer_reads_as_its_vendor() {
+        let profiles = ProfileSet::embedded().expect("profiles");
+        for (i, (profile, brand, model, colour, ink, id)) in CATALOG.iter().enumerate() {
+            let records = printer(
+                &profiles,
+                profile,
+                brand,
+                model,
+                *colour,
+                *ink,
+                id,
+                i as u32 + 1,
+            );
+            let snap = read_snapshot("t", &MibView::from_varbinds(records), &profiles);
+            assert!(snap.serial.is_some(), "{model}: serial");
+            assert!(snap.meter("total").is_some(), "{model}: total");
+            assert_eq!(snap.color, Some(*colour), "{model}: colour");
+            assert!(
+                snap.vendor
+                    .as_deref()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(brand)
+                        || brand.to_lowercase().starts_with(&v.to_lowercase())),
+                "{model}: vendor {:?}",
+                snap.vendor
+            );
+        }
+    }
+}
