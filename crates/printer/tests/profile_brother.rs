@@ -1,0 +1,279 @@
+//! The Brother profile (profiles/brother.toml) on fixtures of our own: BROTHER-MIB
+//! identity objects and the brInfoCounter / brInfoMaintenance blobs, built
+//! record by record.
+
+use printwatch_printer::{MibView, ProfileSet, Snapshot, read_snapshot};
+use printwatch_snmp::{Oid, Value, VarBind};
+
+fn oid(s: &str) -> Oid {
+    s.parse().expect("valid OID")
+}
+
+fn text(s: &str) -> Value {
+    Value::OctetString(s.as_bytes().to_vec())
+}
+
+fn view(objects: Vec<(&str, Value)>) -> MibView {
+    MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)))
+}
+
+fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
+    let profiles = ProfileSet::embedded().expect("embedded profiles load");
+    read_snapshot("192.0.2.20", &view(objects), &profiles)
+}
+
+/// One 7-octet record: code, type 01, length 04, big-endian value.
+fn record(code: u8, value: u32) -> Vec<u8> {
+    let mut r = vec![code, 0x01, 0x04];
+    r.extend_from_slice(&value.to_be_bytes());
+    r
+}
+
+const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
+const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
+const IEEE1284: &str = "1.3.6.1.4.1.2435.2.3.9.1.1.7.0";
+const SERIAL: &str = "1.3.6.1.4.1.2435.2.3.9.4.2.1.5.5.1.0";
+const MAINTENANCE: &str = "1.3.6.1.4.1.2435.2.3.9.4.2.1.5.5.8.0";
+const COUNTERS: &str = "1.3.6.1.4.1.2435.2.3.9.4.2.1.5.5.10.0";
+const ROM_VERSION: &str = "1.3.6.1.4.1.2435.2.3.9.4.2.1.5.5.17.0";
+
+fn counters_blob() -> Vec<u8> {
+    [
+        record(0x00, 5120), // page counter
+        record(0x01, 2000), // black & white pages
+        record(0x02, 3120), // colour pages
+        record(0x06, 640),  // duplex unit pages
+        record(0x12, 5000), // black impressions
+        record(0x13, 3001), // cyan impressions
+        record(0x16, 9999), // image counter
+        record(0x77, 1),    // a code the profile does not name
+        vec![0xff],         // Brother's trailing checksum octet
+    ]
+    .concat()
+}
+
+fn maintenance_blob() -> Vec<u8> {
+    [
+        record(0x31, 1),    // black toner status: not mapped
+        record(0x6f, 8150), // black toner 81.5 %
+        record(0x70, 4000), // cyan toner 40 %
+        record(0x71, 500),  // magenta toner 5 %
+        record(0x72, 0),    // yellow toner empty
+        record(0x79, 6800), // cyan drum 68 %
+        record(0x80, 7000), // black drum 70 %
+        record(0x7e, 5120), // black drum page count
+        record(0x69, 8300), // belt unit 83 %
+        record(0x6a, 9100), // fuser 91 %
+        record(0x6d, 9200), // paper feeding kit 1: 92 %
+        record(0x6c, 9900), // paper feeding kit MP: 99 %
+        record(0xa1, 1000), // black toner again (newer code): first one wins
+    ]
+    .concat()
+}
+
+fn colour_laser() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            SYS_DESCR,
+            text("Brother NC-8800w, Firmware Ver.1.02  (21.03.09),MID 8CE-K11,FID 2"),
+        ),
+        (
+            SYS_OBJECT_ID,
+            Value::ObjectId(oid("1.3.6.1.4.1.2435.2.3.9.1")),
+        ),
+        (
+            IEEE1284,
+            text("MFG:Brother;CMD:PJL,PCL;MDL:MFC-L8900CDW series;CLS:PRINTER;"),
+        ),
+        (SERIAL, text("E12345K6N789012")),
+        (ROM_VERSION, text("ZC2103091234")),
+        (COUNTERS, Value::OctetString(counters_blob())),
+        (MAINTENANCE, Value::OctetString(maintenance_blob())),
+        // The Printer-MIB black toner, level "some remaining": the blob's
+        // percentage completes it.
+        ("1.3.6.1.2.1.43.11.1.1.5.1.1", Value::Integer(3)),
+        ("1.3.6.1.2.1.43.11.1.1.6.1.1", text("Black Toner Cartridge")),
+        ("1.3.6.1.2.1.43.11.1.1.8.1.1", Value::Integer(-2)),
+        ("1.3.6.1.2.1.43.11.1.1.9.1.1", Value::Integer(-3)),
+        ("1.3.6.1.2.1.43.10.2.1.4.1.1", Value::Counter32(5120)),
+    ]
+}
+
+fn meter(snap: &Snapshot, name: &str) -> Option<u64> {
+    snap.meter(name)
+}
+
+fn supply<'a>(
+    snap: &'a Snapshot,
+    kind: &str,
+    color: Option<&str>,
+) -> &'a printwatch_printer::Supply {
+    let found: Vec<_> = snap
+        .supplies
+        .iter()
+        .filter(|s| s.kind == kind && s.color.as_deref() == color)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one {kind} {color:?} in {:?}",
+        snap.supplies
+    );
+    found[0]
+}
+
+#[test]
+fn brother_identity_from_the_brother_mib() {
+    let snap = snapshot(colour_laser());
+    assert_eq!(snap.profile.as_deref(), Some("brother"));
+    assert_eq!(snap.vendor.as_deref(), Some("Brother"));
+    assert_eq!(snap.family.as_deref(), Some("Brother"));
+    assert_eq!(snap.model.as_deref(), Some("MFC-L8900CDW"));
+    assert_eq!(snap.serial.as_deref(), Some("E12345K6N789012"));
+    assert_eq!(snap.firmware.as_deref(), Some("ZC2103091234"));
+}
+
+#[test]
+fn brother_counters_blob_gives_the_meters() {
+    let snap = snapshot(colour_laser());
+    assert_eq!(meter(&snap, "total"), Some(5120));
+    assert_eq!(meter(&snap, "marker_life"), Some(5120));
+    assert_eq!(meter(&snap, "total_mono"), Some(2000));
+    assert_eq!(meter(&snap, "total_color"), Some(3120));
+    assert_eq!(meter(&snap, "duplex"), Some(640));
+    assert_eq!(meter(&snap, "black_count"), Some(5000));
+    assert_eq!(meter(&snap, "cyan_count"), Some(3001));
+    assert_eq!(meter(&snap, "image_count"), Some(9999));
+    assert_eq!(meter(&snap, "drum_count_black"), Some(5120));
+    assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
+}
+
+#[test]
+fn brother_maintenance_blob_gives_remaining_life() {
+    let snap = snapshot(colour_laser());
+    // Merged into the Printer-MIB supply, which said "some remaining".
+    let black = supply(&snap, "toner", Some("black"));
+    assert_eq!(black.description, "Black Toner Cartridge");
+    assert_eq!(black.percent, Some(81.0));
+    assert_eq!(supply(&snap, "toner", Some("cyan")).percent, Some(40.0));
+    let magenta = supply(&snap, "toner", Some("magenta"));
+    assert_eq!(
+        (magenta.percent, magenta.state.as_str()),
+        (Some(5.0), "low")
+    );
+    let yellow = supply(&snap, "toner", Some("yellow"));
+    assert_eq!(
+        (yellow.percent, yellow.state.as_str()),
+        (Some(0.0), "empty")
+    );
+    assert_eq!(supply(&snap, "drum", Some("cyan")).percent, Some(68.0));
+    assert_eq!(supply(&snap, "drum", Some("black")).percent, Some(70.0));
+    assert_eq!(supply(&snap, "transfer_belt", None).percent, Some(83.0));
+    assert_eq!(supply(&snap, "fuser", None).percent, Some(91.0));
+    assert_eq!(supply(&snap, "paper_feed_kit", None).percent, Some(92.0));
+    assert_eq!(supply(&snap, "paper_feed_kit_mp", None).percent, Some(99.0));
+}
+
+#[test]
+fn brother_mono_without_private_model_uses_the_1284_id_and_the_marker() {
+    let snap = snapshot(vec![
+        (
+            SYS_OBJECT_ID,
+            Value::ObjectId(oid("1.3.6.1.4.1.2435.2.3.9.1")),
+        ),
+        (
+            IEEE1284,
+            text("MFG:Brother;CMD:PJL;MDL:HL-L2350DW series;CLS:PRINTER;"),
+        ),
+        ("1.3.6.1.2.1.43.5.1.1.17.1", text("U64123B9N123456")),
+        (SERIAL, text("other")),
+        (
+            MAINTENANCE,
+            Value::OctetString(
+                [
+                    record(0x11, 1200), // drum page count
+                    record(0x41, 9000), // drum 90 %
+                    record(0x6f, 2500), // toner 25 %
+                ]
+                .concat(),
+            ),
+        ),
+        ("1.3.6.1.2.1.43.10.2.1.4.1.1", Value::Counter32(1200)),
+    ]);
+    assert_eq!(snap.model.as_deref(), Some("HL-L2350DW"));
+    // prtGeneralSerialNumber first.
+    assert_eq!(snap.serial.as_deref(), Some("U64123B9N123456"));
+    assert_eq!(meter(&snap, "total"), Some(1200));
+    assert_eq!(meter(&snap, "drum_count"), Some(1200));
+    assert_eq!(supply(&snap, "drum", None).percent, Some(90.0));
+    assert_eq!(supply(&snap, "toner", Some("black")).percent, Some(25.0));
+}
+
+#[test]
+fn brother_hostile_blobs_and_values_stay_sane() {
+    let mut truncated = record(0x00, 777);
+    truncated.extend_from_slice(&[0x01, 0x01, 0x04, 0x00, 0x00]); // cut short
+    let odd_lengths = [
+        vec![0x31, 0x01, 0x01, 0x01],       // one-octet record
+        vec![0xa1, 0x01, 0x02, 0x04, 0x14], // two-octet record (older models)
+        record(0x70, u32::MAX),             // absurd percentage
+        vec![0x6f, 0x01, 0xff, 0x00],       // length beyond the blob
+    ]
+    .concat();
+    let snap = snapshot(vec![
+        (
+            SYS_DESCR,
+            Value::OctetString(b"Brother NC-\xff\xfe printer\0junk".to_vec()),
+        ),
+        (
+            SYS_OBJECT_ID,
+            Value::ObjectId(oid("1.3.6.1.4.1.2435.2.3.9.1")),
+        ),
+        (IEEE1284, Value::Integer(42)),
+        (SERIAL, Value::OctetString(vec![0xff, 0xfe, 0x00])),
+        (ROM_VERSION, Value::Null),
+        (COUNTERS, Value::OctetString(truncated)),
+        (MAINTENANCE, Value::OctetString(odd_lengths)),
+        ("1.3.6.1.2.1.43.10.2.1.4.1.1", Value::Integer(-5)),
+    ]);
+    assert_eq!(snap.family.as_deref(), Some("Brother"));
+    assert_eq!(meter(&snap, "total"), Some(777));
+    assert_eq!(meter(&snap, "total_mono"), None);
+    assert_eq!(meter(&snap, "marker_life"), None);
+    let cyan = supply(&snap, "toner", Some("cyan"));
+    assert_eq!(cyan.percent, Some(100.0));
+    assert!(
+        snap.supplies
+            .iter()
+            .all(|s| s.percent.is_none_or(|p| (0.0..=100.0).contains(&p))),
+        "{:?}",
+        snap.supplies
+    );
+    // Wrong types and garbage blobs: no decoder panics, nothing invented.
+    for blob in [
+        vec![],
+        vec![0xff],
+        vec![0x00; 6],
+        (0..=255).collect::<Vec<u8>>(),
+    ] {
+        let snap = snapshot(vec![
+            (
+                SYS_OBJECT_ID,
+                Value::ObjectId(oid("1.3.6.1.4.1.2435.2.3.9.1")),
+            ),
+            (COUNTERS, Value::OctetString(blob.clone())),
+            (MAINTENANCE, Value::OctetString(blob)),
+        ]);
+        assert_eq!(snap.family.as_deref(), Some("Brother"));
+    }
+    let snap = snapshot(vec![
+        (
+            SYS_OBJECT_ID,
+            Value::ObjectId(oid("1.3.6.1.4.1.2435.2.3.9.1")),
+        ),
+        (COUNTERS, Value::Integer(5)),
+        (MAINTENANCE, Value::Counter64(u64::MAX)),
+    ]);
+    assert!(snap.meters.is_empty(), "{:?}", snap.meters);
+    assert!(snap.supplies.is_empty(), "{:?}", snap.supplies);
+}
