@@ -74,6 +74,7 @@ fn workforce() -> Vec<(String, Value)> {
     ];
     objects.extend(supply(1, "Black Ink Supply Unit T9441/T9451/T9461", 55));
     objects.extend(supply(2, "Cyan Ink Supply Unit T9442/T9452", 7));
+    objects.extend(supply(3, "Magenta Ink Cartridge SJIC36P-M", 90));
     objects
 }
 
@@ -109,6 +110,7 @@ fn epson_ink_levels_and_part_numbers() {
     let cyan = &snap.supplies[1];
     assert_eq!((cyan.percent, cyan.state.as_str()), (Some(7.0), "low"));
     assert_eq!(cyan.part_number.as_deref(), Some("T9442/T9452"));
+    assert_eq!(snap.supplies[2].part_number.as_deref(), Some("SJIC36P-M"));
 }
 
 #[test]
