@@ -7,7 +7,7 @@
 //! (`standard.rs`, `profile.rs`) reads only what the plan fetched, so a
 //! snapshot from this collection equals one made from a full walk.
 
-use printwatch_snmp::table::read_columns;
+use printwatch_snmp::table::read_columns_hinted;
 use printwatch_snmp::{Oid, Poller, SnmpError};
 
 use crate::mib::{MibView, col, oid, std_oids as o};
@@ -15,20 +15,22 @@ use crate::profile::ProfileSet;
 use crate::snapshot::Snapshot;
 use crate::standard;
 
-/// Rows asked per GETBULK round of the table pass.
-const ROWS_PER_ROUND: u32 = 12;
-
 /// What a collection fetches.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     pub scalars: Vec<Oid>,
-    pub columns: Vec<Oid>,
+    /// Columns, with the rows a table of their kind usually has.
+    pub columns: Vec<(Oid, u32)>,
 }
 
 impl Plan {
     /// Whether the plan fetches `oid`.
     pub fn covers(&self, oid: &Oid) -> bool {
-        self.scalars.contains(oid) || self.columns.iter().any(|c| oid.starts_with(c) && oid != c)
+        self.scalars.contains(oid)
+            || self
+                .columns
+                .iter()
+                .any(|(c, _)| oid.starts_with(c) && oid != c)
     }
 }
 
@@ -52,7 +54,7 @@ pub fn plan(view: &MibView, profiles: &ProfileSet) -> Plan {
     scalars.sort();
     scalars.dedup();
     columns.sort();
-    columns.dedup();
+    columns.dedup_by(|a, b| a.0 == b.0);
     Plan { scalars, columns }
 }
 
@@ -143,11 +145,9 @@ pub async fn collect<P: Poller>(
         columns.extend(p.plan().1);
     }
     columns.sort();
-    columns.dedup();
-    let (table, extra) = futures::join!(
-        read_columns(poller, &columns, ROWS_PER_ROUND),
-        poller.get(&scalars)
-    );
+    columns.dedup_by(|a, b| a.0 == b.0);
+    let (table, extra) =
+        futures::join!(read_columns_hinted(poller, &columns), poller.get(&scalars));
     view.extend(table?);
     view.extend(extra?);
     // The printer is not device 1: its Host Resources row in one more GET.

@@ -330,10 +330,11 @@ impl LoadedProfile {
         }
     }
 
-    /// Every OID this profile reads: scalars, and columns (first instance).
-    pub fn plan(&self) -> (Vec<Oid>, Vec<Oid>) {
+    /// Every OID this profile reads: scalars, and columns with their
+    /// expected row counts.
+    pub fn plan(&self) -> (Vec<Oid>, Vec<(Oid, u32)>) {
         let mut scalars = Vec::new();
-        let mut columns = Vec::new();
+        let mut columns: Vec<Oid> = Vec::new();
         for s in self
             .profile
             .model
@@ -359,7 +360,8 @@ impl LoadedProfile {
         let s = &self.profile.supplies;
         columns.extend(s.part_number_column.clone());
         columns.extend(s.serial_column.clone());
-        (scalars, columns)
+        // Vendor tables: counters by type, supply details.
+        (scalars, columns.into_iter().map(|c| (c, 6)).collect())
     }
 }
 
@@ -674,6 +676,7 @@ mod tests {
         );
         let (_, columns) = profile.plan();
         assert_eq!(columns.len(), 2);
+        assert!(columns.iter().all(|(_, rows)| *rows > 0));
     }
 
     #[test]

@@ -120,9 +120,10 @@ pub fn read(view: &MibView, snap: &mut Snapshot) {
     snap.location = view.text(&oid(o::SYS_LOCATION));
     snap.contact = view.text(&oid(o::SYS_CONTACT));
     snap.mac = mac_address(view);
-    snap.serial =
-        first_text(view, o::PRT_GENERAL_SERIAL_NUMBER).or_else(|| first_text(view, o::ENT_SERIAL));
-    snap.asset_number = first_text(view, o::ENT_ASSET_ID);
+    // ENTITY-MIB: the chassis is entity 1 (RFC 6933 §2.12.1 recommends it).
+    snap.serial = first_text(view, o::PRT_GENERAL_SERIAL_NUMBER)
+        .or_else(|| view.text(&oid(o::ENT_SERIAL).child(1)));
+    snap.asset_number = view.text(&oid(o::ENT_ASSET_ID).child(1));
 
     if let Some(index) = printer_device_index(view) {
         snap.device_descr = view.text(&oid(o::HR_DEVICE_DESCR).child(index));
@@ -156,7 +157,13 @@ pub fn read(view: &MibView, snap: &mut Snapshot) {
 }
 
 fn read_markers(view: &MibView, snap: &mut Snapshot) {
-    let life = col(o::PRT_MARKER, 4);
+    read_marker_counter(view, snap, 4, "marker_life");
+    read_marker_counter(view, snap, 5, "marker_power_on");
+}
+
+/// prtMarkerLifeCount (column 4) or prtMarkerPowerOnCount (5) of each marker.
+fn read_marker_counter(view: &MibView, snap: &mut Snapshot, column: u32, base: &str) {
+    let life = col(o::PRT_MARKER, column);
     let unit = col(o::PRT_MARKER, 3);
     let mut n = 0;
     for (index, value) in view.column(&life) {
@@ -170,9 +177,9 @@ fn read_markers(view: &MibView, snap: &mut Snapshot) {
             .map(|u| enum_name(iana::COUNTER_UNITS, u))
             .unwrap_or_else(|| "impressions".into());
         let name = if n == 1 {
-            "marker_life".to_owned()
+            base.to_owned()
         } else {
-            format!("marker_life_{n}")
+            format!("{base}_{n}")
         };
         snap.meters.push(Meter {
             name,
@@ -445,7 +452,10 @@ fn colour(view: &MibView, snap: &Snapshot) -> Option<bool> {
 }
 
 /// Every scalar and column this module reads (the collection plan's base).
-pub fn plan(printer_index: Option<u32>) -> (Vec<Oid>, Vec<Oid>) {
+/// Each column comes with the number of rows a table of its kind usually
+/// has: asking a GETBULK for about that many keeps it from spilling into the
+/// next columns (bytes on the wire), more rows just take another round.
+pub fn plan(printer_index: Option<u32>) -> (Vec<Oid>, Vec<(Oid, u32)>) {
     let mut scalars: Vec<Oid> = [
         o::SYS_DESCR,
         o::SYS_OBJECT_ID,
@@ -456,6 +466,8 @@ pub fn plan(printer_index: Option<u32>) -> (Vec<Oid>, Vec<Oid>) {
     .iter()
     .map(|a| oid(a))
     .collect();
+    scalars.push(oid(o::ENT_SERIAL).child(1));
+    scalars.push(oid(o::ENT_ASSET_ID).child(1));
     if let Some(i) = printer_index {
         for c in [
             o::HR_DEVICE_DESCR,
@@ -466,36 +478,27 @@ pub fn plan(printer_index: Option<u32>) -> (Vec<Oid>, Vec<Oid>) {
             scalars.push(oid(c).child(i));
         }
     }
-    let columns = vec![
-        oid(o::IF_TYPE),
-        oid(o::IF_PHYS_ADDRESS),
-        oid(o::HR_DEVICE_TYPE),
-        oid(o::PRT_GENERAL_SERIAL_NUMBER),
-        oid(o::ENT_SERIAL),
-        oid(o::ENT_ASSET_ID),
-        col(o::PRT_MARKER, 3),
-        col(o::PRT_MARKER, 4),
-        col(o::PRT_MARKER, 6),
-        col(o::PRT_SUPPLIES, 3),
-        col(o::PRT_SUPPLIES, 5),
-        col(o::PRT_SUPPLIES, 6),
-        col(o::PRT_SUPPLIES, 7),
-        col(o::PRT_SUPPLIES, 8),
-        col(o::PRT_SUPPLIES, 9),
-        oid(o::PRT_COLORANT_VALUE),
-        col(o::PRT_INPUT, 2),
-        col(o::PRT_INPUT, 9),
-        col(o::PRT_INPUT, 10),
-        col(o::PRT_INPUT, 12),
-        col(o::PRT_INPUT, 13),
-        col(o::PRT_INPUT, 18),
-        oid(o::PRT_CONSOLE_TEXT),
-        col(o::PRT_ALERT, 2),
-        col(o::PRT_ALERT, 4),
-        col(o::PRT_ALERT, 6),
-        col(o::PRT_ALERT, 7),
-        col(o::PRT_ALERT, 8),
+    let mut columns = vec![
+        (oid(o::IF_TYPE), 2),
+        (oid(o::IF_PHYS_ADDRESS), 2),
+        (oid(o::HR_DEVICE_TYPE), 2),
+        (oid(o::PRT_GENERAL_SERIAL_NUMBER), 1),
+        (col(o::PRT_MARKER, 3), 1),
+        (col(o::PRT_MARKER, 4), 1),
+        (col(o::PRT_MARKER, 5), 1),
+        (col(o::PRT_MARKER, 6), 1),
+        (oid(o::PRT_CONSOLE_TEXT), 2),
+        (oid(o::PRT_COLORANT_VALUE), 4),
     ];
+    for c in [3, 5, 6, 7, 8, 9] {
+        columns.push((col(o::PRT_SUPPLIES, c), 5));
+    }
+    for c in [2, 9, 10, 12, 13, 18] {
+        columns.push((col(o::PRT_INPUT, c), 3));
+    }
+    for c in [2, 4, 6, 7, 8] {
+        columns.push((col(o::PRT_ALERT, c), 2));
+    }
     (scalars, columns)
 }
 
