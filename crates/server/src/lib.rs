@@ -6,12 +6,18 @@
 //!   for SQLite and PostgreSQL, with embedded migrations.
 //! - [`ingest`] and [`secrets`]: pure rules (meter resets, alerts, usage)
 //!   and the secrets (passwords, API tokens, the master key).
+//! - [`http`]: the agent endpoints and the REST API, built from one table
+//!   of endpoints that also gives the OpenAPI document.
+//! - [`serve`]: first start (provider tenant and administrator) and the
+//!   listener.
 
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod model;
 pub mod secrets;
+pub mod serve;
 pub mod store;
 
 pub use error::{Result, ServerError};

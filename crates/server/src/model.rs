@@ -230,7 +230,9 @@ pub struct NewAgent {
     pub tenant_id: TenantId,
     pub site_id: Option<SiteId>,
     pub name: String,
-    pub pin_verifier: Vec<u8>,
+    /// None until [`crate::store::AgentStore::set_pin`] (the verifier is
+    /// salted with the agent id, known only once the agent exists).
+    pub pin_verifier: Option<Vec<u8>>,
     pub pin_expires_at: i64,
     pub expires_at: Option<i64>,
 }

@@ -57,7 +57,7 @@ async fn active_agent(store: &SqlStore, tenant: TenantId) -> Agent {
                 tenant_id: tenant,
                 site_id: None,
                 name: "agent".into(),
-                pin_verifier: vec![1; 32],
+                pin_verifier: Some(vec![1; 32]),
                 pin_expires_at: NOW + 600,
                 expires_at: None,
             },
@@ -202,16 +202,50 @@ async fn agent_pin_is_single_use_and_expires(store: &SqlStore) {
         tenant_id: w.a.id,
         site_id: None,
         name: "basement".into(),
-        pin_verifier: vec![7; 32],
+        pin_verifier: None,
         pin_expires_at: expires,
         expires_at: None,
     };
     let agent = store.create_agent(new(NOW + 600), NOW).await.unwrap();
     assert_eq!(agent.state, AgentState::Pending);
+    let report0 = AgentReport::default();
+    assert!(
+        !store
+            .activate_agent(agent.id, &[1; 72], &report0, NOW)
+            .await
+            .unwrap(),
+        "no PIN yet, no activation"
+    );
+    assert!(
+        !store
+            .set_pin(w.b.id, agent.id, &[7; 32], NOW + 600)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_pin(w.a.id, agent.id, &[7; 32], NOW + 600)
+            .await
+            .unwrap()
+    );
     let (_, secrets) = store.agent_with_secrets(agent.id).await.unwrap().unwrap();
     assert_eq!(secrets.pin_verifier.as_deref(), Some(&[7u8; 32][..]));
-    assert_eq!(store.record_pin_failure(agent.id).await.unwrap(), 1);
-    assert_eq!(store.record_pin_failure(agent.id).await.unwrap(), 2);
+    assert_eq!(store.record_pin_failure(agent.id, 3).await.unwrap(), 1);
+    assert_eq!(store.record_pin_failure(agent.id, 3).await.unwrap(), 2);
+    let (_, secrets) = store.agent_with_secrets(agent.id).await.unwrap().unwrap();
+    assert!(secrets.pin_verifier.is_some());
+    assert_eq!(store.record_pin_failure(agent.id, 3).await.unwrap(), 3);
+    let (_, secrets) = store.agent_with_secrets(agent.id).await.unwrap().unwrap();
+    assert!(
+        secrets.pin_verifier.is_none(),
+        "too many guesses burn the PIN"
+    );
+    assert!(
+        store
+            .set_pin(w.a.id, agent.id, &[7; 32], NOW + 600)
+            .await
+            .unwrap()
+    );
     let report = AgentReport {
         version: "0.1.0".into(),
         os: "linux".into(),
@@ -239,7 +273,20 @@ async fn agent_pin_is_single_use_and_expires(store: &SqlStore) {
     );
     assert_eq!(secrets.key_sealed.as_deref(), Some(&[1u8; 72][..]));
 
+    assert!(
+        !store
+            .set_pin(w.a.id, agent.id, &[7; 32], NOW + 600)
+            .await
+            .unwrap(),
+        "an active agent gets no new PIN"
+    );
     let late = store.create_agent(new(NOW + 10), NOW).await.unwrap();
+    assert!(
+        store
+            .set_pin(w.a.id, late.id, &[7; 32], NOW + 10)
+            .await
+            .unwrap()
+    );
     assert!(
         !store
             .activate_agent(late.id, &[1; 72], &report, NOW + 10)

@@ -96,17 +96,40 @@ impl AgentStore for SqlStore {
         Ok(Some((agent(&row)?, secrets)))
     }
 
-    async fn record_pin_failure(&self, id: AgentId) -> Result<i64> {
+    async fn record_pin_failure(&self, id: AgentId, max: i64) -> Result<i64> {
         let row = sqlx::query(
-            "UPDATE agents SET pin_failures = pin_failures + 1 WHERE id = $1 RETURNING pin_failures",
+            "UPDATE agents SET pin_failures = pin_failures + 1, \
+             pin_verifier = CASE WHEN pin_failures + 1 >= $2 THEN NULL ELSE pin_verifier END \
+             WHERE id = $1 RETURNING pin_failures",
         )
         .bind(id.0)
+        .bind(max)
         .fetch_optional(&self.pool)
         .await?;
         match row {
             Some(row) => Ok(row.try_get("pin_failures")?),
             None => Ok(0),
         }
+    }
+
+    async fn set_pin(
+        &self,
+        scope: TenantId,
+        id: AgentId,
+        verifier: &[u8],
+        expires_at: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(&format!(
+            "UPDATE agents SET pin_verifier = $3, pin_expires_at = $4, pin_failures = 0 \
+             WHERE tenant_id IN {VISIBLE} AND id = $2 AND state = 'pending'"
+        ))
+        .bind(scope.0)
+        .bind(id.0)
+        .bind(verifier.to_vec())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn activate_agent(

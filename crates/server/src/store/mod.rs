@@ -97,8 +97,18 @@ pub trait AgentStore: Send + Sync {
     async fn agents(&self, scope: TenantId) -> Result<Vec<Agent>>;
     /// Unscoped: for an agent that authenticates itself with its key or PIN.
     async fn agent_with_secrets(&self, id: AgentId) -> Result<Option<(Agent, AgentSecrets)>>;
-    /// Count a failed PIN guess; returns the failures so far.
-    async fn record_pin_failure(&self, id: AgentId) -> Result<i64>;
+    /// Count a failed PIN guess; returns the failures so far. At `max`
+    /// failures the PIN is deleted: the agent needs a new one.
+    async fn record_pin_failure(&self, id: AgentId, max: i64) -> Result<i64>;
+    /// Give a pending agent a (new) PIN verifier; resets the failures.
+    /// False when the agent is not visible or not pending.
+    async fn set_pin(
+        &self,
+        scope: TenantId,
+        id: AgentId,
+        verifier: &[u8],
+        expires_at: i64,
+    ) -> Result<bool>;
     /// Pending → active with its sealed key; the PIN verifier is deleted.
     /// False when the agent was not pending with an unexpired PIN.
     async fn activate_agent(

@@ -3,6 +3,8 @@
 //! unless `PRINTWATCH_REQUIRE_ALL=1`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod app;
+
 use printwatch_server::store::SqlStore;
 
 pub struct TestDb {

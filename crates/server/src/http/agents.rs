@@ -1,0 +1,235 @@
+//! Agents as administrators see them: create (with a one-time PIN), list,
+//! show, new PIN, revoke.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use printwatch_protocol::activation::{ActivationCode, Pin, PinVerifier};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Access, AppState, Endpoint, PIN_LIFETIME_SECS, Principal};
+use crate::ids::{AgentId, SiteId, TenantId};
+use crate::ingest::{format_time, parse_time};
+use crate::model::{Agent, NewAgent, Permission};
+use crate::{Result, ServerError};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    use Permission::*;
+    vec![
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/agents",
+            "Agents of the visible tenants",
+            Access::User(ManageAgents),
+            get(list),
+        ),
+        Endpoint::new(
+            Method::POST,
+            "/api/v1/agents",
+            "Create an agent; answers its one-time activation code",
+            Access::User(ManageAgents),
+            post(create),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/agents/{agent_id}",
+            "One agent",
+            Access::User(ManageAgents),
+            get(show),
+        ),
+        Endpoint::new(
+            Method::POST,
+            "/api/v1/agents/{agent_id}/pin",
+            "A new activation code for a pending agent",
+            Access::User(ManageAgents),
+            post(new_pin),
+        ),
+        Endpoint::new(
+            Method::POST,
+            "/api/v1/agents/{agent_id}/revoke",
+            "Revoke an agent: every later submission is rejected",
+            Access::User(ManageAgents),
+            post(revoke),
+        ),
+    ]
+}
+
+async fn list(State(state): State<AppState>, principal: Principal) -> Result<impl IntoResponse> {
+    principal.require(Permission::ManageAgents)?;
+    Ok(Json(state.store.agents(principal.scope()).await?))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ManageAgents)?;
+    let agent = state
+        .store
+        .agent(principal.scope(), AgentId(id))
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    Ok(Json(agent))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAgent {
+    tenant_id: i64,
+    name: String,
+    #[serde(default)]
+    site_id: Option<i64>,
+    /// RFC 3339; after it the agent's submissions are rejected.
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// Make a PIN, store its verifier, answer the code (shown once).
+async fn issue_pin(
+    state: &AppState,
+    principal: &Principal,
+    agent: &Agent,
+) -> Result<serde_json::Value> {
+    let pin = Pin::generate(&mut rand::rngs::OsRng);
+    let code = ActivationCode {
+        agent_id: agent.id,
+        pin,
+    };
+    let for_kdf = code.clone();
+    let verifier =
+        tokio::task::spawn_blocking(move || PinVerifier::derive(for_kdf.agent_id, &for_kdf.pin))
+            .await
+            .map_err(|e| ServerError::Invalid(format!("PIN derivation stopped: {e}")))??;
+    let expires = crate::now() + PIN_LIFETIME_SECS;
+    if !state
+        .store
+        .set_pin(principal.scope(), agent.id, verifier.expose(), expires)
+        .await?
+    {
+        return Err(ServerError::Conflict(
+            "the agent is not pending: revoke it and create a new one".into(),
+        ));
+    }
+    Ok(json!({
+        "agent": agent,
+        "activation_code": code.reveal(),
+        "activation_code_expires_at": format_time(expires),
+    }))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<CreateAgent>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ManageAgents)?;
+    let tenant = state
+        .store
+        .tenant(principal.scope(), TenantId(body.tenant_id))
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    let site = match body.site_id {
+        Some(id) => Some(
+            state
+                .store
+                .site(principal.scope(), SiteId(id))
+                .await?
+                .filter(|s| s.tenant_id == tenant.id)
+                .ok_or(ServerError::NotFound)?
+                .id,
+        ),
+        None => None,
+    };
+    let expires_at = match &body.expires_at {
+        Some(t) => Some(parse_time(t).ok_or_else(|| {
+            ServerError::Invalid("expires_at must be RFC 3339, e.g. 2026-12-31T00:00:00Z".into())
+        })?),
+        None => None,
+    };
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ServerError::Invalid(
+            "a name of 1 to 200 characters is needed".into(),
+        ));
+    }
+    let agent = state
+        .store
+        .create_agent(
+            NewAgent {
+                tenant_id: tenant.id,
+                site_id: site,
+                name: name.to_owned(),
+                pin_verifier: None,
+                pin_expires_at: 0,
+                expires_at,
+            },
+            crate::now(),
+        )
+        .await?;
+    let answer = issue_pin(&state, &principal, &agent).await?;
+    principal
+        .audit(
+            &state,
+            tenant.id,
+            "agent.create",
+            format!("agent {}", agent.id),
+            agent.name.clone(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+async fn new_pin(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ManageAgents)?;
+    let agent = state
+        .store
+        .agent(principal.scope(), AgentId(id))
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    let answer = issue_pin(&state, &principal, &agent).await?;
+    principal
+        .audit(
+            &state,
+            agent.tenant_id,
+            "agent.new_pin",
+            format!("agent {}", agent.id),
+            String::new(),
+        )
+        .await?;
+    Ok(Json(answer))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ManageAgents)?;
+    let agent = state
+        .store
+        .agent(principal.scope(), AgentId(id))
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    state
+        .store
+        .revoke_agent(principal.scope(), agent.id)
+        .await?;
+    principal
+        .audit(
+            &state,
+            agent.tenant_id,
+            "agent.revoke",
+            format!("agent {}", agent.id),
+            agent.name,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

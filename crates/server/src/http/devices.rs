@@ -1,0 +1,295 @@
+//! Devices: list and export, detail, meter readings, supplies, alerts.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Access, AppState, Endpoint, Principal, csv};
+use crate::ids::DeviceId;
+use crate::ingest::{format_time, parse_time};
+use crate::model::{Device, DeviceFilter, Permission};
+use crate::{Result, ServerError};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let read = Access::User(Permission::ReadDevices);
+    vec![
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/devices",
+            "Devices (keyset pages: ?after=ID&limit=N; ?format=csv)",
+            read,
+            get(list),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/devices/{device_id}",
+            "One device and its latest snapshot",
+            read,
+            get(show),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/devices/{device_id}/meters",
+            "Meter readings (?from=&to= RFC 3339; ?format=csv); resets flagged",
+            read,
+            get(meters),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/devices/{device_id}/supplies",
+            "Current supplies and their history (?from=&to=; ?format=csv)",
+            read,
+            get(supplies),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/devices/{device_id}/alerts",
+            "Alerts, open and closed (?open=true for open only)",
+            read,
+            get(alerts),
+        ),
+    ]
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+    format: Option<String>,
+}
+
+fn wants_csv(format: &Option<String>) -> Result<bool> {
+    match format.as_deref() {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(_) => Err(ServerError::Invalid("format must be json or csv".into())),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<Response> {
+    principal.require(Permission::ReadDevices)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ServerError::Invalid("limit must be 1 to 1000".into()));
+    }
+    let devices = state
+        .store
+        .devices(&DeviceFilter {
+            scope: principal.scope(),
+            granted_to: principal.granted_to(),
+            after: q.after.map(DeviceId),
+            limit,
+        })
+        .await?;
+    if wants_csv(&q.format)? {
+        let mut body = csv::row(
+            [
+                "id",
+                "tenant_id",
+                "identity",
+                "family",
+                "vendor",
+                "model",
+                "serial",
+                "mac",
+                "address",
+                "first_seen",
+                "last_seen",
+            ]
+            .map(String::from),
+        );
+        for d in &devices {
+            body.push_str(&csv::row([
+                d.id.to_string(),
+                d.tenant_id.to_string(),
+                d.identity.clone(),
+                csv::opt(&d.family),
+                csv::opt(&d.vendor),
+                csv::opt(&d.model),
+                csv::opt(&d.serial),
+                csv::opt(&d.mac),
+                csv::opt(&d.target),
+                format_time(d.first_seen),
+                format_time(d.last_seen),
+            ]));
+        }
+        return Ok(csv::response("devices.csv", body));
+    }
+    let next = (devices.len() as i64 == limit)
+        .then(|| devices.last().map(|d| d.id))
+        .flatten();
+    Ok(Json(json!({ "devices": devices, "next_after": next })).into_response())
+}
+
+/// The device, if the caller may see it (viewers: granted groups only).
+async fn visible(state: &AppState, principal: &Principal, id: i64) -> Result<Device> {
+    let device = state
+        .store
+        .device(principal.scope(), DeviceId(id))
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    if let Some(user) = principal.granted_to() {
+        let granted = state
+            .store
+            .devices(&DeviceFilter {
+                scope: principal.scope(),
+                granted_to: Some(user),
+                after: Some(DeviceId(id.saturating_sub(1))),
+                limit: 1,
+            })
+            .await?;
+        if granted.first().map(|d| d.id) != Some(device.id) {
+            return Err(ServerError::NotFound);
+        }
+    }
+    Ok(device)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ReadDevices)?;
+    let device = visible(&state, &principal, id).await?;
+    let snapshot = state
+        .store
+        .device_snapshot(principal.scope(), device.id)
+        .await?;
+    Ok(Json(json!({ "device": device, "snapshot": snapshot })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Period {
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+}
+
+impl Period {
+    fn bounds(&self) -> Result<(i64, i64)> {
+        let parse = |t: &Option<String>, default: i64| match t {
+            None => Ok(default),
+            Some(t) => parse_time(t).ok_or_else(|| {
+                ServerError::Invalid(
+                    "from and to must be RFC 3339, e.g. 2025-01-01T00:00:00Z".into(),
+                )
+            }),
+        };
+        Ok((parse(&self.from, 0)?, parse(&self.to, i64::MAX)?))
+    }
+}
+
+async fn meters(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    Query(q): Query<Period>,
+) -> Result<Response> {
+    principal.require(Permission::ReadDevices)?;
+    let device = visible(&state, &principal, id).await?;
+    let (from, to) = q.bounds()?;
+    let readings = state
+        .store
+        .meter_readings(principal.scope(), device.id, from, to)
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    if wants_csv(&q.format)? {
+        let mut body = csv::row(["device_id", "meter", "value", "at", "reset"].map(String::from));
+        for r in &readings {
+            body.push_str(&csv::row([
+                device.id.to_string(),
+                r.name.clone(),
+                r.value.to_string(),
+                format_time(r.at),
+                r.reset.to_string(),
+            ]));
+        }
+        return Ok(csv::response("meters.csv", body));
+    }
+    Ok(Json(json!({ "device_id": device.id, "readings": readings })).into_response())
+}
+
+async fn supplies(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    Query(q): Query<Period>,
+) -> Result<Response> {
+    principal.require(Permission::ReadDevices)?;
+    let device = visible(&state, &principal, id).await?;
+    let (from, to) = q.bounds()?;
+    let history = state
+        .store
+        .supply_readings(principal.scope(), device.id, from, to)
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    if wants_csv(&q.format)? {
+        let mut body = csv::row(
+            [
+                "device_id",
+                "description",
+                "kind",
+                "color",
+                "percent",
+                "state",
+                "at",
+            ]
+            .map(String::from),
+        );
+        for r in &history {
+            body.push_str(&csv::row([
+                device.id.to_string(),
+                r.description.clone(),
+                r.kind.clone(),
+                csv::opt(&r.color),
+                csv::opt(&r.percent),
+                r.state.clone(),
+                format_time(r.at),
+            ]));
+        }
+        return Ok(csv::response("supplies.csv", body));
+    }
+    let current = state
+        .store
+        .device_snapshot(principal.scope(), device.id)
+        .await?
+        .map(|s| s.supplies)
+        .unwrap_or_default();
+    Ok(
+        Json(json!({ "device_id": device.id, "current": current, "history": history }))
+            .into_response(),
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AlertQuery {
+    open: Option<bool>,
+}
+
+async fn alerts(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    Query(q): Query<AlertQuery>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ReadDevices)?;
+    let device = visible(&state, &principal, id).await?;
+    let alerts = state
+        .store
+        .alerts(principal.scope(), device.id, q.open.unwrap_or(false))
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    Ok(Json(json!({ "device_id": device.id, "alerts": alerts })))
+}

@@ -1,0 +1,120 @@
+//! The HTTP layer: the agent endpoints (`/agent/v1`) and the REST API
+//! (`/api/v1`), both built from one table of [`Endpoint`]s, which also
+//! gives the OpenAPI document and the list the tenancy test walks.
+//!
+//! Rules every handler keeps: check the permission first (a generic 403
+//! that says nothing about the object), then read through the caller's
+//! scope so that another tenant's object is simply not found (404).
+
+mod agent;
+mod agents;
+mod auth;
+mod csv;
+mod devices;
+mod endpoint;
+mod limit;
+mod reports;
+mod tenants;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+pub use auth::Principal;
+pub use endpoint::{Access, Endpoint, openapi};
+pub use limit::RateLimiter;
+
+use crate::ServerError;
+use crate::secrets::MasterKey;
+use crate::store::DynStore;
+
+/// Largest request body of the REST API.
+pub const MAX_API_BODY: usize = 256 * 1024;
+/// Failed PIN guesses after which the PIN is deleted (a new one is needed).
+pub const MAX_PIN_FAILURES: i64 = 5;
+/// How long a PIN stays valid.
+pub const PIN_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub master: Arc<MasterKey>,
+    /// PIN guesses per client address.
+    pub pin_limiter: Arc<RateLimiter>,
+    /// Login attempts per client address and e-mail.
+    pub login_limiter: Arc<RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(store: DynStore, master: MasterKey) -> AppState {
+        AppState {
+            store,
+            master: Arc::new(master),
+            pin_limiter: Arc::new(RateLimiter::new(10, std::time::Duration::from_secs(600))),
+            login_limiter: Arc::new(RateLimiter::new(10, std::time::Duration::from_secs(600))),
+        }
+    }
+}
+
+/// Every endpoint of the server, REST API and agent endpoints alike.
+pub fn endpoints() -> Vec<Endpoint> {
+    let mut all = vec![endpoint::openapi_endpoint()];
+    all.extend(users::endpoints());
+    all.extend(tenants::endpoints());
+    all.extend(agents::endpoints());
+    all.extend(devices::endpoints());
+    all.extend(reports::endpoints());
+    all.extend(agent::endpoints());
+    all
+}
+
+/// The router of [`endpoints`].
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for e in endpoints() {
+        router = router.route(e.path, e.route);
+    }
+    router
+        .layer(DefaultBodyLimit::max(MAX_API_BODY))
+        .with_state(state)
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        use printwatch_protocol::ProtocolError as P;
+        let status = match &self {
+            ServerError::NotFound => StatusCode::NOT_FOUND,
+            ServerError::Invalid(_) | ServerError::DatabaseUrl(_) => StatusCode::BAD_REQUEST,
+            ServerError::Conflict(_) | ServerError::StaleSequence { .. } => StatusCode::CONFLICT,
+            ServerError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ServerError::Forbidden | ServerError::AgentRevoked => StatusCode::FORBIDDEN,
+            ServerError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ServerError::Protocol(p) => match p {
+                P::NotAuthentic | P::WrongPin | P::NotConfirmed => StatusCode::UNAUTHORIZED,
+                P::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            ServerError::Database(sqlx::Error::Database(e))
+                if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+            {
+                StatusCode::CONFLICT
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, "request failed");
+            "internal error: the server log has the details".to_string()
+        } else if status == StatusCode::CONFLICT && matches!(self, ServerError::Database(_)) {
+            "conflict: it exists already".to_string()
+        } else {
+            self.to_string()
+        };
+        (status, axum::Json(json!({ "error": message }))).into_response()
+    }
+}

@@ -1,0 +1,202 @@
+//! Reports: monthly page volume per device and per customer; the audit log.
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Access, AppState, Endpoint, Principal, csv};
+use crate::ids::{DeviceId, TenantId};
+use crate::ingest::{month_bounds, usage};
+use crate::model::{DeviceFilter, Permission};
+use crate::{Result, ServerError};
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/reports/page-volume",
+            "Pages printed in a month (?month=YYYY-MM&by=device|customer&meter=total&format=csv); counter resets never count negative",
+            Access::User(Permission::ReadDevices),
+            get(page_volume),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/audit",
+            "The audit log of the visible tenants, newest first (?limit=N)",
+            Access::User(Permission::ReadAudit),
+            get(audit),
+        ),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VolumeQuery {
+    month: String,
+    by: Option<String>,
+    meter: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DeviceVolume {
+    device_id: DeviceId,
+    tenant_id: TenantId,
+    identity: String,
+    model: Option<String>,
+    serial: Option<String>,
+    pages: u64,
+    resets: usize,
+}
+
+#[derive(Serialize)]
+struct CustomerVolume {
+    tenant_id: TenantId,
+    name: String,
+    devices: usize,
+    pages: u64,
+}
+
+async fn page_volume(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<VolumeQuery>,
+) -> Result<Response> {
+    principal.require(Permission::ReadDevices)?;
+    let (from, to) = month_bounds(&q.month)
+        .ok_or_else(|| ServerError::Invalid("month must be YYYY-MM".into()))?;
+    let meter = q.meter.as_deref().unwrap_or("total");
+    let by_customer = match q.by.as_deref() {
+        None | Some("device") => false,
+        Some("customer") => true,
+        Some(_) => return Err(ServerError::Invalid("by must be device or customer".into())),
+    };
+    let csv_out = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ServerError::Invalid("format must be json or csv".into())),
+    };
+    let granted: Option<HashSet<DeviceId>> = match principal.granted_to() {
+        Some(user) => Some(
+            state
+                .store
+                .devices(&DeviceFilter {
+                    scope: principal.scope(),
+                    granted_to: Some(user),
+                    after: None,
+                    limit: i64::MAX,
+                })
+                .await?
+                .into_iter()
+                .map(|d| d.id)
+                .collect(),
+        ),
+        None => None,
+    };
+    let rows: Vec<DeviceVolume> = state
+        .store
+        .meter_series(principal.scope(), meter, from, to)
+        .await?
+        .into_iter()
+        .filter(|(d, _, _)| granted.as_ref().is_none_or(|g| g.contains(&d.id)))
+        .map(|(d, base, readings)| DeviceVolume {
+            device_id: d.id,
+            tenant_id: d.tenant_id,
+            identity: d.identity,
+            model: d.model,
+            serial: d.serial,
+            pages: usage(base, &readings),
+            resets: readings.iter().filter(|(_, reset)| *reset).count(),
+        })
+        .collect();
+    if by_customer {
+        let names: BTreeMap<TenantId, String> = state
+            .store
+            .tenants(principal.scope())
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect();
+        let mut per: BTreeMap<TenantId, CustomerVolume> = BTreeMap::new();
+        for r in &rows {
+            let entry = per.entry(r.tenant_id).or_insert_with(|| CustomerVolume {
+                tenant_id: r.tenant_id,
+                name: names.get(&r.tenant_id).cloned().unwrap_or_default(),
+                devices: 0,
+                pages: 0,
+            });
+            entry.devices += 1;
+            entry.pages = entry.pages.saturating_add(r.pages);
+        }
+        let customers: Vec<_> = per.into_values().collect();
+        if csv_out {
+            let mut body =
+                csv::row(["month", "tenant_id", "customer", "devices", "pages"].map(String::from));
+            for c in &customers {
+                body.push_str(&csv::row([
+                    q.month.clone(),
+                    c.tenant_id.to_string(),
+                    c.name.clone(),
+                    c.devices.to_string(),
+                    c.pages.to_string(),
+                ]));
+            }
+            return Ok(csv::response("page-volume-by-customer.csv", body));
+        }
+        return Ok(
+            Json(json!({ "month": q.month, "meter": meter, "customers": customers }))
+                .into_response(),
+        );
+    }
+    if csv_out {
+        let mut body = csv::row(
+            [
+                "month",
+                "device_id",
+                "tenant_id",
+                "identity",
+                "model",
+                "serial",
+                "pages",
+                "resets",
+            ]
+            .map(String::from),
+        );
+        for r in &rows {
+            body.push_str(&csv::row([
+                q.month.clone(),
+                r.device_id.to_string(),
+                r.tenant_id.to_string(),
+                r.identity.clone(),
+                csv::opt(&r.model),
+                csv::opt(&r.serial),
+                r.pages.to_string(),
+                r.resets.to_string(),
+            ]));
+        }
+        return Ok(csv::response("page-volume-by-device.csv", body));
+    }
+    Ok(Json(json!({ "month": q.month, "meter": meter, "devices": rows })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    limit: Option<i64>,
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<AuditQuery>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ReadAudit)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(state.store.audit_log(principal.scope(), limit).await?))
+}

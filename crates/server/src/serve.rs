@@ -1,0 +1,119 @@
+//! Starting the server: open the store, first-start initialisation, listen.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::http::{AppState, router};
+use crate::model::{NewUser, Role, TenantKind};
+use crate::secrets::{MasterKey, hash_password, random_secret};
+use crate::store::{DynStore, SqlStore, redact_url};
+use crate::{Result, ServerError};
+
+/// Environment variable with the first administrator's password.
+pub const ADMIN_PASSWORD_ENV: &str = "PRINTWATCH_ADMIN_PASSWORD";
+/// The first administrator's e-mail (login name).
+pub const ADMIN_EMAIL: &str = "admin@localhost";
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// Holds the SQLite database (unless `database_url` is set) and
+    /// `master.key` (unless `PRINTWATCH_MASTER_KEY` is set).
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of SQLite.
+    pub database_url: Option<String>,
+}
+
+/// What the first start created.
+#[derive(Debug)]
+pub struct FirstStart {
+    pub admin_email: String,
+    /// Set when the password was generated: print it once, never log it.
+    pub generated_password: Option<String>,
+}
+
+/// Open the store and the master key; initialise on first start.
+pub async fn open(
+    config: &ServeConfig,
+    admin_password: Option<String>,
+) -> Result<(AppState, Option<FirstStart>)> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::Io {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let store = match &config.database_url {
+        Some(url) => {
+            tracing::info!(database = %redact_url(url), "opening PostgreSQL");
+            SqlStore::connect(url).await?
+        }
+        None => SqlStore::open_data_dir(&config.data_dir).await?,
+    };
+    let master = MasterKey::load_or_create(&config.data_dir)?;
+    let store: DynStore = Arc::new(store);
+    let first = first_start(&store, admin_password).await?;
+    Ok((AppState::new(store, master), first))
+}
+
+/// Create the provider tenant and its administrator if there is none.
+pub async fn first_start(
+    store: &DynStore,
+    admin_password: Option<String>,
+) -> Result<Option<FirstStart>> {
+    if store.provider().await?.is_some() {
+        return Ok(None);
+    }
+    let now = crate::now();
+    let provider = store
+        .create_tenant(None, TenantKind::Provider, "Provider", now)
+        .await?;
+    let (password, generated) = match admin_password.filter(|p| !p.is_empty()) {
+        Some(p) => (p, false),
+        None => (random_secret(18), true),
+    };
+    store
+        .create_user(
+            NewUser {
+                tenant_id: provider.id,
+                email: ADMIN_EMAIL.into(),
+                password_hash: hash_password(&password)?,
+                role: Role::Admin,
+            },
+            now,
+        )
+        .await?;
+    store
+        .audit(crate::model::NewAudit {
+            tenant_id: provider.id,
+            actor: "server".into(),
+            action: "server.initialise".into(),
+            target: format!("tenant {}", provider.id),
+            detail: format!("administrator {ADMIN_EMAIL}"),
+            at: now,
+        })
+        .await?;
+    Ok(Some(FirstStart {
+        admin_email: ADMIN_EMAIL.into(),
+        generated_password: generated.then_some(password),
+    }))
+}
+
+/// Serve until `shutdown` completes.
+pub async fn run(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| ServerError::Io { path: addr, source })
+}
+
+/// The data directory's default, for the CLI.
+pub fn default_data_dir() -> &'static Path {
+    Path::new("printwatch-data")
+}

@@ -1,0 +1,205 @@
+//! An in-process server and a minimal agent, for the HTTP tests.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use printwatch_protocol::activation::{ActivationCode, AgentActivation, AgentInfo};
+use printwatch_protocol::envelope::{Direction, seal};
+use printwatch_protocol::message::AgentMessage;
+use printwatch_protocol::{AgentId, AgentKey};
+use printwatch_server::http::{AppState, router};
+use printwatch_server::secrets::MasterKey;
+use printwatch_server::store::DynStore;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::TestDb;
+
+pub struct TestApp {
+    pub db: TestDb,
+    pub state: AppState,
+    pub router: Router,
+    pub admin_token: String,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// A fresh server on SQLite, initialised, with the admin logged in.
+    pub async fn new() -> TestApp {
+        let db = TestDb::sqlite().await;
+        let store: DynStore = Arc::new(db.store.clone());
+        let first = printwatch_server::serve::first_start(&store, Some(ADMIN_PASSWORD.into()))
+            .await
+            .expect("first start");
+        assert!(first.is_some());
+        let state = AppState::new(store, MasterKey::generate());
+        let router = router(state.clone());
+        let mut app = TestApp {
+            db,
+            state,
+            router,
+            admin_token: String::new(),
+        };
+        app.admin_token = app.login("admin@localhost", ADMIN_PASSWORD).await;
+        app
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        self.raw(method, path, token, "application/json", bytes)
+            .await
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(Body::from(body)).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Reply { status, body }
+    }
+
+    /// Create a customer tenant as the admin; returns its id.
+    pub async fn customer(&self, name: &str) -> i64 {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/tenants",
+                Some(&self.admin_token),
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["id"].as_i64().expect("id")
+    }
+
+    /// Create an agent in `tenant`; returns its activation code.
+    pub async fn new_agent(&self, token: &str, tenant: i64, name: &str) -> ActivationCode {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/agents",
+                Some(token),
+                Some(json!({"tenant_id": tenant, "name": name})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["activation_code"]
+            .as_str()
+            .expect("code")
+            .parse()
+            .expect("parses")
+    }
+
+    /// Run the agent side of activation through HTTP.
+    pub async fn activate(&self, code: &ActivationCode) -> Result<AgentKey, Reply> {
+        let info = AgentInfo {
+            version: "0.1.0".into(),
+            os: "linux".into(),
+            hostname: Some("test".into()),
+        };
+        let (pending, request) =
+            AgentActivation::start(code, info, &mut rand::rngs::OsRng).expect("start");
+        let r = self
+            .call(
+                Method::POST,
+                "/agent/v1/activate",
+                None,
+                Some(serde_json::to_value(&request).expect("json")),
+            )
+            .await;
+        if r.status != StatusCode::OK {
+            return Err(r);
+        }
+        let response = serde_json::from_slice(&r.body).expect("activation response");
+        Ok(pending
+            .finish(&response)
+            .expect("the server confirmed the key"))
+    }
+
+    /// Seal and submit a message as agent `id`.
+    pub async fn submit(&self, key: &AgentKey, id: AgentId, seq: u64, msg: &AgentMessage) -> Reply {
+        let bytes = seal(
+            key,
+            Direction::AgentToServer,
+            id,
+            seq,
+            msg,
+            &mut rand::rngs::OsRng,
+        )
+        .expect("seal");
+        self.submit_bytes(bytes).await
+    }
+
+    pub async fn submit_bytes(&self, bytes: Vec<u8>) -> Reply {
+        self.raw(
+            Method::POST,
+            "/agent/v1/submit",
+            None,
+            "application/octet-stream",
+            bytes,
+        )
+        .await
+    }
+}

@@ -1,0 +1,594 @@
+//! The server through HTTP: first start, activation, sealed ingest, the
+//! REST API, exports, and hostile input (a 4xx answer and nothing stored).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::app::{ADMIN_PASSWORD, TestApp};
+use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source};
+use printwatch_protocol::delta;
+use printwatch_protocol::envelope::{Direction, seal};
+use printwatch_protocol::message::{AgentMessage, DeviceReport, Heartbeat, Submission};
+use printwatch_protocol::{AgentId, AgentKey};
+use printwatch_server::ids::TenantId;
+use printwatch_server::model::DeviceFilter;
+use printwatch_server::store::{DeviceStore, TenantStore};
+use serde_json::json;
+
+fn snapshot(serial: &str, target: &str, day: u32, total: u64) -> Snapshot {
+    let mut s = Snapshot::new(target);
+    s.collected_at = format!("2025-03-{day:02}T10:00:00Z");
+    s.family = Some("HP".into());
+    s.model = Some("LaserJet M404".into());
+    s.serial = Some(serial.into());
+    s.meters = vec![Meter {
+        name: "total".into(),
+        value: total,
+        unit: "impressions".into(),
+        oid: Source::One("1.3.6.1.2.1.43.10.2.1.4.1.1".into()),
+    }];
+    s
+}
+
+fn submission(reports: Vec<DeviceReport>) -> AgentMessage {
+    AgentMessage::Submission(Submission {
+        sent_at: "2025-03-01T00:00:00Z".into(),
+        reports,
+    })
+}
+
+fn full(s: &Snapshot) -> DeviceReport {
+    DeviceReport::Full {
+        snapshot: Box::new(s.clone()),
+    }
+}
+
+async fn device_count(app: &TestApp) -> usize {
+    let provider = app.db.store.provider().await.unwrap().unwrap();
+    app.db
+        .store
+        .devices(&DeviceFilter {
+            scope: provider.id,
+            granted_to: None,
+            after: None,
+            limit: 10_000,
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn active_agent(app: &TestApp, customer: i64) -> (AgentId, AgentKey) {
+    let code = app.new_agent(&app.admin_token, customer, "basement").await;
+    let key = app.activate(&code).await.map_err(|r| r.text()).unwrap();
+    (code.agent_id, key)
+}
+
+#[tokio::test]
+async fn first_start_creates_the_provider_and_its_administrator_once() {
+    let app = TestApp::new().await;
+    let store: printwatch_server::store::DynStore = std::sync::Arc::new(app.db.store.clone());
+    assert!(
+        printwatch_server::serve::first_start(&store, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let me = app
+        .call(Method::GET, "/api/v1/me", Some(&app.admin_token), None)
+        .await;
+    assert_eq!(me.json()["role"], "admin");
+    let wrong = app
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(json!({"email": "admin@localhost", "password": "nope"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let unknown = app
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(json!({"email": "x@y", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        unknown.body, wrong.body,
+        "unknown users look like wrong passwords"
+    );
+
+    let fresh = common::TestDb::sqlite().await;
+    let store: printwatch_server::store::DynStore = std::sync::Arc::new(fresh.store.clone());
+    let first = printwatch_server::serve::first_start(&store, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let password = first.generated_password.expect("generated");
+    assert!(password.len() >= 20);
+}
+
+#[tokio::test]
+async fn logins_are_rate_limited() {
+    let app = TestApp::new().await;
+    let mut last = StatusCode::OK;
+    for _ in 0..12 {
+        last = app
+            .call(
+                Method::POST,
+                "/api/v1/login",
+                None,
+                Some(json!({"email": "admin@localhost", "password": "guess"})),
+            )
+            .await
+            .status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn an_agent_activates_submits_and_every_submission_applies_once() {
+    let app = TestApp::new().await;
+    let customer = app.customer("Acme").await;
+    let (id, key) = active_agent(&app, customer).await;
+
+    let day1 = snapshot("CN123", "10.1.1.5", 1, 1000);
+    let sealed = seal(
+        &key,
+        Direction::AgentToServer,
+        id,
+        1,
+        &submission(vec![full(&day1)]),
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+    let r = app.submit_bytes(sealed.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["status"], "applied");
+    // The same envelope again (its answer was lost): already applied.
+    let again = app.submit_bytes(sealed).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["status"], "already_applied");
+    // A delta next, from a new address: the same device.
+    let mut day2 = snapshot("CN123", "10.1.1.77", 2, 1250);
+    day2.alerts = vec![Alert {
+        severity: "warning".into(),
+        group: "marker_supplies".into(),
+        code: "toner_low".into(),
+        description: Some("Toner low".into()),
+        location: None,
+    }];
+    let report = DeviceReport::Delta {
+        identity: day1.identity().unwrap(),
+        base: delta::digest(&day1).unwrap(),
+        delta: delta::diff(&day1, &day2).unwrap(),
+    };
+    let r = app.submit(&key, id, 2, &submission(vec![report])).await;
+    assert_eq!(r.json()["status"], "applied", "{}", r.text());
+    assert!(r.json().get("resync").is_none());
+    // Reordered: an older sequence number is refused.
+    let r = app
+        .submit(&key, id, 1, &submission(vec![full(&day1)]))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let hb = AgentMessage::Heartbeat(Heartbeat {
+        agent_version: "0.2.0".into(),
+        os: "windows".into(),
+        hostname: None,
+        sent_at: "2025-03-02T00:00:00Z".into(),
+    });
+    assert_eq!(
+        app.submit(&key, id, 3, &hb).await.json()["status"],
+        "applied"
+    );
+
+    let t = Some(app.admin_token.as_str());
+    let list = app.call(Method::GET, "/api/v1/devices", t, None).await;
+    let devices = list.json()["devices"].as_array().unwrap().clone();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0]["target"], "10.1.1.77");
+    let dev = devices[0]["id"].as_i64().unwrap();
+    let detail = app
+        .call(Method::GET, &format!("/api/v1/devices/{dev}"), t, None)
+        .await;
+    assert_eq!(detail.json()["snapshot"]["meters"][0]["value"], 1250);
+    let meters = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/devices/{dev}/meters"),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(meters.json()["readings"].as_array().unwrap().len(), 2);
+    let csv = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/devices/{dev}/meters?format=csv"),
+            t,
+            None,
+        )
+        .await;
+    assert!(
+        csv.text().starts_with("device_id,meter,value,at,reset\r\n"),
+        "{}",
+        csv.text()
+    );
+    let alerts = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/devices/{dev}/alerts?open=true"),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(alerts.json()["alerts"][0]["code"], "toner_low");
+    let volume = app
+        .call(
+            Method::GET,
+            "/api/v1/reports/page-volume?month=2025-03",
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(
+        volume.json()["devices"][0]["pages"],
+        250,
+        "{}",
+        volume.text()
+    );
+    let by_customer = app
+        .call(
+            Method::GET,
+            "/api/v1/reports/page-volume?month=2025-03&by=customer&format=csv",
+            t,
+            None,
+        )
+        .await;
+    assert!(
+        by_customer.text().contains("2025-03,2,Acme,1,250"),
+        "{}",
+        by_customer.text()
+    );
+    let agent = app
+        .call(Method::GET, &format!("/api/v1/agents/{id}"), t, None)
+        .await;
+    assert_eq!(agent.json()["os"], "windows");
+    assert_eq!(agent.json()["last_seq"], 3);
+    let audit = app.call(Method::GET, "/api/v1/audit", t, None).await;
+    let actions: Vec<_> = audit
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    for action in ["tenant.create", "agent.create", "agent.activate"] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pins_are_single_use_and_guessing_burns_them() {
+    let app = TestApp::new().await;
+    let customer = app.customer("Acme").await;
+    let code = app.new_agent(&app.admin_token, customer, "a").await;
+    assert!(app.activate(&code).await.is_ok());
+    let reused = app.activate(&code).await.expect_err("single use");
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+
+    let code = app.new_agent(&app.admin_token, customer, "b").await;
+    let mut wrong = code.clone();
+    wrong.pin = printwatch_protocol::activation::Pin::generate(&mut rand::rngs::OsRng);
+    for _ in 0..printwatch_server::http::MAX_PIN_FAILURES {
+        let r = app.activate(&wrong).await.expect_err("wrong PIN");
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let burned = app.activate(&code).await.expect_err("burned");
+    assert_eq!(burned.status, StatusCode::UNAUTHORIZED);
+    // An unknown agent looks the same.
+    let mut unknown = code.clone();
+    unknown.agent_id = AgentId(9999);
+    let r = app.activate(&unknown).await.expect_err("unknown");
+    assert_eq!((r.status, r.body), (burned.status, burned.body));
+    // A new PIN for the pending agent works.
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/agents/{}/pin", code.agent_id),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    let fresh: printwatch_protocol::activation::ActivationCode = r.json()["activation_code"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The per-address limiter has counted 7 failures of 10: two more tries.
+    assert!(app.activate(&fresh).await.is_ok());
+}
+
+#[tokio::test]
+async fn hostile_submissions_get_4xx_and_store_nothing() {
+    let app = TestApp::new().await;
+    let customer = app.customer("Acme").await;
+    let (id, key) = active_agent(&app, customer).await;
+    let (other_id, other_key) = active_agent(&app, customer).await;
+    let msg = submission(vec![full(&snapshot("CN1", "10.0.0.1", 1, 5))]);
+    let good = seal(
+        &key,
+        Direction::AgentToServer,
+        id,
+        1,
+        &msg,
+        &mut rand::rngs::OsRng,
+    )
+    .unwrap();
+
+    let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
+        ("empty", vec![], StatusCode::BAD_REQUEST),
+        (
+            "json instead of an envelope",
+            br#"{"type":"submission","reports":[]}"#.repeat(3),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "oversized",
+            vec![0u8; 9 * 1024 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "tampered",
+            {
+                let mut b = good.clone();
+                let n = b.len();
+                b[n - 20] ^= 1;
+                b
+            },
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "another agent's id",
+            {
+                let mut b = good.clone();
+                b[4..12].copy_from_slice(&other_id.0.to_be_bytes());
+                b
+            },
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "unknown agent",
+            {
+                let mut b = good.clone();
+                b[4..12].copy_from_slice(&777i64.to_be_bytes());
+                b
+            },
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong key",
+            seal(
+                &other_key,
+                Direction::AgentToServer,
+                id,
+                1,
+                &msg,
+                &mut rand::rngs::OsRng,
+            )
+            .unwrap(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "server direction",
+            seal(
+                &key,
+                Direction::ServerToAgent,
+                id,
+                1,
+                &msg,
+                &mut rand::rngs::OsRng,
+            )
+            .unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not a message inside",
+            seal(
+                &key,
+                Direction::AgentToServer,
+                id,
+                1,
+                &json!({"type": "drop_tables"}),
+                &mut rand::rngs::OsRng,
+            )
+            .unwrap(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (name, body, expected) in cases {
+        let r = app.submit_bytes(body).await;
+        assert_eq!(r.status, expected, "{name}: {}", r.text());
+        assert!(
+            !r.text().contains("sqlx"),
+            "{name}: no internals in {}",
+            r.text()
+        );
+    }
+    assert_eq!(device_count(&app).await, 0);
+
+    // Revoked: the key is gone, nothing is stored.
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/agents/{id}/revoke"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.submit_bytes(good).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(device_count(&app).await, 0);
+
+    // Expired: authentic, but refused.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/agents",
+            Some(&app.admin_token),
+            Some(
+                json!({"tenant_id": customer, "name": "old", "expires_at": "2020-01-01T00:00:00Z"}),
+            ),
+        )
+        .await;
+    let code: printwatch_protocol::activation::ActivationCode = r.json()["activation_code"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let old_key = app.activate(&code).await.map_err(|r| r.text()).unwrap();
+    let r = app.submit(&old_key, code.agent_id, 1, &msg).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(device_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn hostile_api_input_gets_4xx() {
+    let app = TestApp::new().await;
+    let t = Some(app.admin_token.as_str());
+    let customer = app.customer("Acme").await;
+    for (method, path, body, ok) in [
+        (Method::POST, "/api/v1/tenants", "{\"name\": ", false),
+        (Method::POST, "/api/v1/tenants", "[]", false),
+        (
+            Method::POST,
+            "/api/v1/tenants",
+            "{\"name\": \"x\", \"admin\": true}",
+            false,
+        ),
+        (
+            Method::POST,
+            "/api/v1/agents",
+            "{\"tenant_id\": \"1 OR 1=1\", \"name\": \"x\"}",
+            false,
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            "{\"tenant_id\": 1, \"email\": \"a@b\", \"password\": \"short\", \"role\": \"admin\"}",
+            false,
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            "{\"tenant_id\": 1, \"email\": \"a@b\", \"password\": \"long enough password\", \"role\": \"root\"}",
+            false,
+        ),
+    ] {
+        let r = app
+            .raw(
+                method,
+                path,
+                t,
+                "application/json",
+                body.as_bytes().to_vec(),
+            )
+            .await;
+        assert_eq!(
+            r.status.is_client_error(),
+            !ok,
+            "{path} {body}: {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(300 * 1024));
+    let r = app
+        .raw(
+            Method::POST,
+            "/api/v1/tenants",
+            t,
+            "application/json",
+            big.into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    for path in [
+        "/api/v1/devices?after=1;DROP%20TABLE%20devices",
+        "/api/v1/devices?limit=0",
+        "/api/v1/devices?limit=100000",
+        "/api/v1/devices?format=xml",
+        "/api/v1/devices/1%20OR%201=1",
+        "/api/v1/devices/1/meters?from=yesterday",
+        "/api/v1/reports/page-volume?month=2025-03'--",
+        "/api/v1/reports/page-volume",
+    ] {
+        let r = app.call(Method::GET, path, t, None).await;
+        assert!(r.status.is_client_error(), "{path}: {}", r.status);
+    }
+    for token in [None, Some("pwt_forged"), Some("' OR 1=1 --")] {
+        let r = app.call(Method::GET, "/api/v1/devices", token, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
+    // SQL metacharacters are data.
+    let evil = "Robert'); DROP TABLE tenants;--";
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/sites",
+            t,
+            Some(json!({"tenant_id": customer, "name": evil})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.json()["name"], evil);
+    assert_eq!(app.db.store.tenants(TenantId(1)).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn exports_neutralise_spreadsheet_formulas() {
+    let app = TestApp::new().await;
+    let customer = app.customer("Acme").await;
+    let (id, key) = active_agent(&app, customer).await;
+    let mut s = snapshot("CN1", "10.0.0.1", 1, 5);
+    s.model = Some("=HYPERLINK(\"http://evil\",\"x\")".into());
+    assert_eq!(
+        app.submit(&key, id, 1, &submission(vec![full(&s)]))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let csv = app
+        .call(
+            Method::GET,
+            "/api/v1/devices?format=csv",
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert!(csv.text().contains("\"'=HYPERLINK("), "{}", csv.text());
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint() {
+    let app = TestApp::new().await;
+    let doc = app
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for e in printwatch_server::http::endpoints() {
+        let op = &doc["paths"][e.path][e.method.as_str().to_lowercase()];
+        assert!(op.is_object(), "{} {} missing", e.method, e.path);
+    }
+}

@@ -1,0 +1,296 @@
+//! Tenancy, for every endpoint and every role: a user of customer A gets
+//! nothing of customer B. Object endpoints answer exactly as for an id that
+//! does not exist (403 before any lookup, or 404), and listings hold none of
+//! B's data. The endpoints come from the server's own table
+//! (`printwatch_server::http::endpoints()`, which also builds the router),
+//! so a new endpoint cannot escape this test; a new path parameter fails it
+//! until the fixture below knows it. A positive control makes sure each
+//! endpoint really works for someone who may use it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use axum::http::{Method, StatusCode};
+use common::app::TestApp;
+use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source};
+use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
+use printwatch_server::http::{Access, endpoints};
+use printwatch_server::ids::TenantId;
+use printwatch_server::store::{AgentStore, TenantStore, UserStore};
+use serde_json::{Value, json};
+
+const MARKERS: [&str; 2] = ["bbb-secret", "bbbsecret"];
+const MISSING: i64 = 987_654;
+
+/// Ids of one customer's objects, by path parameter name.
+struct Customer {
+    tenant: i64,
+    tokens: BTreeMap<&'static str, String>,
+    ids: BTreeMap<&'static str, i64>,
+}
+
+async fn customer(app: &TestApp, tag: &str) -> Customer {
+    let admin = Some(app.admin_token.as_str());
+    let tenant = app.customer(&format!("Customer {tag}")).await;
+    let mut ids = BTreeMap::from([("tenant_id", tenant)]);
+    let mut tokens = BTreeMap::new();
+    for role in ["admin", "operator", "viewer"] {
+        let email = format!("{role}@{}.example", tag.to_lowercase());
+        let r = app
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                admin,
+                Some(json!({"tenant_id": tenant, "email": email, "password": "a long enough password", "role": role})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        if role == "viewer" {
+            ids.insert("user_id", r.json()["id"].as_i64().unwrap());
+        }
+        tokens.insert(role, app.login(&email, "a long enough password").await);
+    }
+    let site = app
+        .call(
+            Method::POST,
+            "/api/v1/sites",
+            admin,
+            Some(json!({"tenant_id": tenant, "name": format!("{tag} site")})),
+        )
+        .await;
+    ids.insert("site_id", site.json()["id"].as_i64().unwrap());
+    let group = app
+        .call(
+            Method::POST,
+            "/api/v1/groups",
+            admin,
+            Some(json!({"tenant_id": tenant, "name": format!("{tag} group")})),
+        )
+        .await;
+    let group_id = group.json()["id"].as_i64().unwrap();
+    ids.insert("group_id", group_id);
+
+    let code = app
+        .new_agent(&app.admin_token, tenant, &format!("{tag} agent"))
+        .await;
+    let key = app.activate(&code).await.map_err(|r| r.text()).unwrap();
+    // The agent of the path parameter is a pending one (a new PIN for
+    // another tenant's agent would be a take-over); the active one reports.
+    let pending = app
+        .new_agent(&app.admin_token, tenant, &format!("{tag} pending agent"))
+        .await;
+    ids.insert("agent_id", pending.agent_id.0);
+    let mut s = Snapshot::new("10.0.0.1");
+    s.collected_at = "2025-03-01T00:00:00Z".into();
+    s.family = Some("Ricoh".into());
+    s.serial = Some(format!("{}1", tag.replace('-', "")));
+    s.model = Some(format!("{tag} model"));
+    s.location = Some(format!("{tag} floor"));
+    s.meters = vec![Meter {
+        name: "total".into(),
+        value: 10,
+        unit: "impressions".into(),
+        oid: Source::One("1.3".into()),
+    }];
+    s.alerts = vec![Alert {
+        severity: "warning".into(),
+        group: "other".into(),
+        code: "jam".into(),
+        description: Some(format!("{tag} jam")),
+        location: None,
+    }];
+    let msg = AgentMessage::Submission(Submission {
+        sent_at: s.collected_at.clone(),
+        reports: vec![DeviceReport::Full {
+            snapshot: Box::new(s),
+        }],
+    });
+    assert_eq!(
+        app.submit(&key, code.agent_id, 1, &msg).await.status,
+        StatusCode::OK
+    );
+    let devices = app
+        .call(Method::GET, "/api/v1/devices", Some(&tokens["admin"]), None)
+        .await;
+    let device = devices.json()["devices"][0]["id"].as_i64().unwrap();
+    ids.insert("device_id", device);
+    for (path, body) in [
+        ("devices", json!({"device_id": device})),
+        ("grants", json!({"user_id": ids["user_id"]})),
+    ] {
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/groups/{group_id}/{path}"),
+                admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    }
+    Customer {
+        tenant,
+        tokens,
+        ids,
+    }
+}
+
+fn path_for(path: &str, ids: &dyn Fn(&str) -> i64) -> String {
+    path.split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => ids(name).to_string(),
+                None => seg.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Request bodies to try on every POST: one fits each kind of endpoint, the
+/// others are refused. Every id in them is the victim's.
+fn bodies(victim: &dyn Fn(&str) -> i64) -> Vec<Option<Value>> {
+    let t = victim("tenant_id");
+    vec![
+        None,
+        Some(json!({"name": "probe"})),
+        Some(json!({"tenant_id": t, "name": "probe"})),
+        Some(json!({"tenant_id": t, "name": "probe", "site_id": victim("site_id")})),
+        Some(
+            json!({"tenant_id": t, "email": "probe@probe.example", "password": "a long enough password", "role": "viewer"}),
+        ),
+        Some(json!({"device_id": victim("device_id")})),
+        Some(json!({"user_id": victim("user_id")})),
+    ]
+}
+
+const QUERIES: [&str; 2] = ["", "?month=2025-03"];
+
+fn known(ids: &BTreeMap<&'static str, i64>, name: &str) -> i64 {
+    *ids.get(name).unwrap_or_else(|| {
+        panic!("path parameter {{{name}}} is new: give the tenancy fixture an object for it")
+    })
+}
+
+async fn state_of(app: &TestApp, tenant: i64) -> String {
+    let s = &app.db.store;
+    let t = TenantId(tenant);
+    format!(
+        "{:?}",
+        (
+            s.tenant(t, t).await.unwrap(),
+            s.users(t).await.unwrap(),
+            s.agents(t).await.unwrap(),
+            s.sites(t).await.unwrap(),
+            s.groups(t).await.unwrap(),
+            s.audit_log(t, 1000).await.unwrap().len(),
+        )
+    )
+}
+
+#[tokio::test]
+async fn no_endpoint_gives_one_customer_anything_of_another() {
+    let app = TestApp::new().await;
+    let a = customer(&app, "AAA").await;
+    let b = customer(&app, "BBB-SECRET").await;
+    let before = state_of(&app, b.tenant).await;
+    let victim = |name: &str| known(&b.ids, name);
+    let missing = |name: &str| {
+        known(&b.ids, name);
+        MISSING
+    };
+    let mut checked = 0;
+    for e in endpoints() {
+        let Access::User(_) = e.access else { continue };
+        for (role, token) in &a.tokens {
+            for query in QUERIES {
+                for body in bodies(&victim) {
+                    let theirs = format!("{}{query}", path_for(e.path, &victim));
+                    let r = app
+                        .call(e.method.clone(), &theirs, Some(token), body.clone())
+                        .await;
+                    let text = r.text().to_lowercase();
+                    let what =
+                        format!("{role} {} {theirs} {body:?}: {} {text}", e.method, r.status);
+                    for marker in MARKERS {
+                        assert!(!text.contains(marker), "leak: {what}");
+                    }
+                    if !e.path_params().is_empty() {
+                        assert!(
+                            r.status == StatusCode::NOT_FOUND
+                                || r.status == StatusCode::FORBIDDEN
+                                || r.status.is_client_error() && r.status != StatusCode::CONFLICT,
+                            "{what}"
+                        );
+                        let nobody = format!("{}{query}", path_for(e.path, &missing));
+                        let n = app.call(e.method.clone(), &nobody, Some(token), body).await;
+                        assert_eq!(
+                            (r.status, r.body.clone()),
+                            (n.status, n.body),
+                            "another tenant's object must look like no object: {what}"
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
+    assert_eq!(state_of(&app, b.tenant).await, before, "B was changed");
+    // B's own admin still sees B's device: the fixture is real.
+    let r = app
+        .call(
+            Method::GET,
+            "/api/v1/devices",
+            Some(&b.tokens["admin"]),
+            None,
+        )
+        .await;
+    assert!(r.text().to_lowercase().contains("bbbsecret"));
+}
+
+#[tokio::test]
+async fn every_endpoint_works_for_someone_allowed() {
+    // The positive control: without it, an endpoint that refuses everyone
+    // would pass the tenancy test.
+    let app = TestApp::new().await;
+    let c = customer(&app, "CCC").await;
+    let own = |name: &str| known(&c.ids, name);
+    let mut all = endpoints();
+    // Deleting the tenant last.
+    all.sort_by_key(|e| e.method == Method::DELETE);
+    for e in all {
+        let token = match e.access {
+            Access::User(_) => app.admin_token.clone(),
+            Access::Public | Access::Agent => continue,
+        };
+        let mut statuses = vec![];
+        'found: for query in QUERIES {
+            for body in bodies(&own) {
+                let path = format!("{}{query}", path_for(e.path, &own));
+                let r = app.call(e.method.clone(), &path, Some(&token), body).await;
+                if r.status.is_success() {
+                    break 'found;
+                }
+                statuses.push(r.status);
+            }
+        }
+        assert!(
+            statuses.len() < QUERIES.len() * bodies(&own).len(),
+            "{} {} never succeeded: {statuses:?}",
+            e.method,
+            e.path
+        );
+    }
+    assert!(
+        app.db
+            .store
+            .agent_with_secrets(printwatch_server::ids::AgentId(c.ids["agent_id"]))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let _ = c.tenant;
+}
