@@ -17,9 +17,10 @@ pub fn exists(name: &str) -> bool {
 }
 
 /// Brother's maintenance and counter blobs (BROTHER-MIB
-/// brInfoMaintenance / brInfoCounter): a sequence of 7-octet records, each a
-/// one-octet code, a one-octet type (01), a one-octet length (04) and a
-/// four-octet big-endian value.
+/// brInfoMaintenance / brInfoCounter): a sequence of records, each a
+/// one-octet code, a one-octet type (01) and a one-octet length, then the
+/// value: four octets big-endian, or (older models) two octets, a level and
+/// its maximum, given here in hundredths of a percent like the newer ones.
 pub fn brother_records(blob: &[u8]) -> Vec<(u8, u32)> {
     let mut records = Vec::new();
     let mut rest = blob;
@@ -28,9 +29,12 @@ pub fn brother_records(blob: &[u8]) -> Vec<(u8, u32)> {
         let Some(value) = rest.get(3..3 + len) else {
             break;
         };
-        if len == 4 {
-            let v = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
-            records.push((code, v));
+        match *value {
+            [a, b, c, d] => records.push((code, u32::from_be_bytes([a, b, c, d]))),
+            [level, max] if max > 0 => {
+                records.push((code, u32::from(level) * 10_000 / u32::from(max)));
+            }
+            _ => {}
         }
         rest = &rest[3 + len..];
     }
@@ -56,7 +60,8 @@ pub fn run(
             let Some(rule) = fields.get(&format!("{code:02x}")) else {
                 continue;
             };
-            let value = u64::from(raw) / rule.divisor.unwrap_or(1).max(1);
+            let divisor = rule.divisor.unwrap_or(1).max(1);
+            let value = (u64::from(raw) + divisor / 2) / divisor;
             let source = format!("{oid}#{code:02x}");
             if let Some(meter) = &rule.meter {
                 if !snap.meters.iter().any(|m| &m.name == meter) {
@@ -83,7 +88,15 @@ fn merge_supply(
     percent: i64,
     source: String,
 ) {
-    let kind = rule.kind.clone().unwrap_or_else(|| "other".into());
+    let mut kind = rule.kind.clone().unwrap_or_else(|| "other".into());
+    // Toner and ink share record codes (lasers and inkjets): follow the
+    // device's own marker supplies.
+    let marker = |k: &str| k == "toner" || k == "ink";
+    if marker(&kind)
+        && let Some(own) = snap.supplies.iter().find(|s| marker(&s.kind))
+    {
+        kind = own.kind.clone();
+    }
     let (p, state) = level_state(Some(percent), Some(100), true);
     if let Some(existing) = snap
         .supplies
@@ -123,6 +136,12 @@ mod tests {
             0x71, 0x01, 0x04, 0x00, 0x00, // truncated
         ];
         assert_eq!(brother_records(&blob), vec![(0x00, 4939), (0x70, 6100)]);
+        // Older two-octet records: level 4 of 20 is 20.00 %.
+        assert_eq!(
+            brother_records(&[0xa1, 0x01, 0x02, 0x04, 0x14]),
+            vec![(0xa1, 2000)]
+        );
+        assert_eq!(brother_records(&[0xa1, 0x01, 0x02, 0x04, 0x00]), vec![]);
         assert_eq!(brother_records(&[]), vec![]);
         assert_eq!(brother_records(&[0xff; 2]), vec![]);
     }

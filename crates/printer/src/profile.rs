@@ -50,6 +50,9 @@ pub struct TextSource {
     /// A prefix to put back (e.g. the brand, when the device omits it).
     #[serde(default)]
     pub prefix: Option<String>,
+    /// Used only when the standard MIBs gave no value.
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 /// A vendor meter.
@@ -80,24 +83,53 @@ pub struct MeterRule {
 pub struct RowSelect {
     pub key_column: Oid,
     /// A number (or text) the key column holds.
-    pub key: toml::Value,
+    #[serde(default)]
+    pub key: Option<toml::Value>,
+    /// Several keys: the meter is the sum of the rows present (at least one).
+    #[serde(default)]
+    pub keys: Vec<toml::Value>,
     pub value_column: Oid,
 }
 
+fn key_text(key: &toml::Value) -> String {
+    match key {
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 impl RowSelect {
-    /// The value cell's OID, and the value.
-    fn find(&self, view: &MibView) -> Option<(Oid, u64)> {
-        let wanted = match &self.key {
-            toml::Value::Integer(n) => n.to_string(),
-            toml::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+    /// The value cell of the row whose key is `wanted`.
+    fn cell(&self, view: &MibView, wanted: &str) -> Option<(Oid, u64)> {
         view.column(&self.key_column)
-            .filter(|(_, v)| text(v).as_deref() == Some(wanted.as_str()))
+            .filter(|(_, v)| text(v).as_deref() == Some(wanted))
             .find_map(|(index, _)| {
                 let cell = Oid::new([self.value_column.arcs(), index].concat());
                 counter(view, &cell).map(|v| (cell, v))
             })
+    }
+
+    /// The meter's value and where it came from.
+    fn find(&self, view: &MibView) -> Option<(u64, Source)> {
+        if let Some(key) = &self.key {
+            return self
+                .cell(view, &key_text(key))
+                .map(|(cell, v)| (v, Source::One(cell.to_string())));
+        }
+        let cells: Vec<(Oid, u64)> = self
+            .keys
+            .iter()
+            .filter_map(|k| self.cell(view, &key_text(k)))
+            .collect();
+        if cells.is_empty() {
+            return None;
+        }
+        let total = cells.iter().fold(0u64, |a, (_, v)| a.saturating_add(*v));
+        Some((
+            total,
+            Source::Sum(cells.iter().map(|(c, _)| c.to_string()).collect()),
+        ))
     }
 }
 
@@ -130,6 +162,9 @@ pub struct SupplyRules {
     /// Part number found in the description (first capture group).
     #[serde(default)]
     pub part_number_regex: Option<String>,
+    /// Cartridge serial found in the description (first capture group).
+    #[serde(default)]
+    pub serial_regex: Option<String>,
     /// A column, indexed like prtMarkerSuppliesTable, holding part numbers.
     #[serde(default)]
     pub part_number_column: Option<Oid>,
@@ -277,6 +312,16 @@ impl LoadedProfile {
                 });
             }
         }
+        for meter in &profile.meters {
+            if let Some(select) = &meter.select
+                && select.key.is_some() != select.keys.is_empty()
+            {
+                return Err(ProfileError::Invalid {
+                    file: file.to_owned(),
+                    message: format!("meter {:?}: select needs key or keys", meter.name),
+                });
+            }
+        }
         for decoder in &profile.decoders {
             if !crate::decoders::exists(&decoder.name) {
                 return Err(ProfileError::Invalid {
@@ -285,7 +330,13 @@ impl LoadedProfile {
                 });
             }
         }
-        if let Some(r) = &profile.supplies.part_number_regex {
+        for r in [
+            &profile.supplies.part_number_regex,
+            &profile.supplies.serial_regex,
+        ]
+        .into_iter()
+        .flatten()
+        {
             compile(file, r)?;
         }
         let descr_patterns = profile
@@ -482,8 +533,16 @@ impl ProfileSet {
 }
 
 /// The first text a list of sources yields.
-fn read_text(view: &MibView, snap: &Snapshot, sources: &[TextSource]) -> Option<String> {
+fn read_text(
+    view: &MibView,
+    snap: &Snapshot,
+    sources: &[TextSource],
+    standard: Option<&String>,
+) -> Option<String> {
     for source in sources {
+        if source.fallback && standard.is_some() {
+            continue;
+        }
         let raw = if let Some(oid) = &source.oid {
             view.text(oid)
         } else if let Some(column) = &source.column {
@@ -530,13 +589,13 @@ impl LoadedProfile {
         let p = &self.profile;
         snap.profile = Some(p.name.clone());
         snap.family = Some(p.family.clone());
-        if let Some(model) = read_text(view, snap, &p.model) {
+        if let Some(model) = read_text(view, snap, &p.model, snap.model.as_ref()) {
             snap.model = Some(model);
         }
-        if let Some(serial) = read_text(view, snap, &p.serial) {
+        if let Some(serial) = read_text(view, snap, &p.serial, snap.serial.as_ref()) {
             snap.serial = Some(serial);
         }
-        if let Some(firmware) = read_text(view, snap, &p.firmware) {
+        if let Some(firmware) = read_text(view, snap, &p.firmware, snap.firmware.as_ref()) {
             snap.firmware = Some(firmware);
         }
         let haystack = format!(
@@ -563,9 +622,7 @@ impl LoadedProfile {
                     )
                 })
             } else if let Some(select) = &rule.select {
-                select
-                    .find(view)
-                    .map(|(cell, v)| (v, Source::One(cell.to_string())))
+                select.find(view)
             } else {
                 rule.first_of
                     .iter()
@@ -591,6 +648,20 @@ impl LoadedProfile {
             for supply in &mut snap.supplies {
                 if supply.part_number.is_none() {
                     supply.part_number = pattern
+                        .captures(&supply.description)
+                        .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                        .map(|m| m.as_str().to_owned());
+                }
+            }
+        }
+        if let Some(pattern) = supplies
+            .serial_regex
+            .as_deref()
+            .and_then(|r| Regex::new(r).ok())
+        {
+            for supply in &mut snap.supplies {
+                if supply.serial.is_none() {
+                    supply.serial = pattern
                         .captures(&supply.description)
                         .and_then(|c| c.get(1).or_else(|| c.get(0)))
                         .map(|m| m.as_str().to_owned());

@@ -154,7 +154,8 @@ fn brother_maintenance_blob_gives_remaining_life() {
     // Merged into the Printer-MIB supply, which said "some remaining".
     let black = supply(&snap, "toner", Some("black"));
     assert_eq!(black.description, "Black Toner Cartridge");
-    assert_eq!(black.percent, Some(81.0));
+    // 81.50 % rounds to 82, as the device's own panel (and the brother library) show it.
+    assert_eq!(black.percent, Some(82.0));
     assert_eq!(supply(&snap, "toner", Some("cyan")).percent, Some(40.0));
     let magenta = supply(&snap, "toner", Some("magenta"));
     assert_eq!(
