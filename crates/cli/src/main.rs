@@ -4,6 +4,8 @@
 mod collect;
 mod demo;
 mod scan;
+#[cfg(feature = "server")]
+mod server;
 mod sim;
 mod snmp_args;
 mod walk;
@@ -32,6 +34,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Discover and collect the printers of address ranges.
     Scan(scan::ScanArgs),
+    /// Run the server: storage, the agents' endpoints, the REST API.
+    #[cfg(feature = "server")]
+    Server(server::ServerArgs),
     /// Record a device (or some subtrees) in snmprec format.
     Walk(walk::WalkArgs),
     /// Serve snmprec recordings as live SNMP agents.
@@ -82,6 +87,8 @@ fn main() -> ExitCode {
             Command::Collect(args) => collect::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Scan(args) => scan::run(args).await,
+            #[cfg(feature = "server")]
+            Command::Server(args) => server::run(args).await,
             Command::Walk(args) => walk::run(args).await,
             Command::Sim(args) => sim::run(args).await,
         }

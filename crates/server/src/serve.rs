@@ -37,10 +37,20 @@ pub async fn open(
     config: &ServeConfig,
     admin_password: Option<String>,
 ) -> Result<(AppState, Option<FirstStart>)> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::Io {
+    let io = |source| ServerError::Io {
         path: config.data_dir.display().to_string(),
         source,
-    })?;
+    };
+    if !config.data_dir.exists() {
+        std::fs::create_dir_all(&config.data_dir).map_err(io)?;
+        // The database holds password hashes and sealed keys: owner only.
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            &config.data_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .map_err(io)?;
+    }
     let store = match &config.database_url {
         Some(url) => {
             tracing::info!(database = %redact_url(url), "opening PostgreSQL");
