@@ -122,7 +122,9 @@ async fn scan_finds_exactly_the_fleet() {
         .await
         .expect("expand");
     assert_eq!(addresses.len(), 1022);
-    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    // Nobody can ask this scan to stop: it must run to the end.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    drop(stop_tx);
     let report = scan(
         addresses,
         options,

@@ -143,6 +143,13 @@ async fn probe(engine: &SnmpEngine, address: SocketAddr, options: &ScanOptions) 
     }
 }
 
+/// Resolves when a stop is asked for; never, if no one can ask any more.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 enum Event {
     Probed(IpAddr, Probe),
     Collected(IpAddr, usize, Box<Result<Snapshot, CollectError>>),
@@ -176,7 +183,7 @@ pub async fn scan(
                 let due = start + period.mul_f64(i as f64);
                 tokio::select! {
                     () = tokio::time::sleep_until(due) => {}
-                    _ = stop.changed() => break,
+                    () = stopped(&mut stop) => break,
                 }
                 while probes.try_join_next().is_some() {}
                 let (engine, options, events) = (engine.clone(), options.clone(), events.clone());
@@ -201,7 +208,7 @@ pub async fn scan(
             break;
         }
         tokio::select! {
-            _ = stop.changed() => {
+            () = stopped(&mut stop) => {
                 report.interrupted = true;
                 break;
             }
