@@ -278,3 +278,100 @@ fn brother_hostile_blobs_and_values_stay_sane() {
     assert!(snap.meters.is_empty(), "{:?}", snap.meters);
     assert!(snap.supplies.is_empty(), "{:?}", snap.supplies);
 }
+
+/// An older model's 5-octet record: code, type 01, length 02, a level and
+/// its maximum.
+fn short_record(code: u8, level: u8, max: u8) -> Vec<u8> {
+    vec![code, 0x01, 0x02, level, max]
+}
+
+fn older_ink_blob() -> Vec<u8> {
+    [
+        short_record(0xa1, 3, 20),  // black 15 %
+        short_record(0xa2, 1, 3),   // cyan 33.33 % → 33
+        short_record(0xa3, 2, 3),   // magenta 66.67 % → 67
+        short_record(0xa4, 20, 20), // yellow full
+        short_record(0xa1, 9, 0),   // no maximum: ignored
+    ]
+    .concat()
+}
+
+/// An older inkjet (MFC-5490CN-like): two-octet ink records a1-a4, an empty
+/// counter blob.
+fn older_inkjet() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            SYS_OBJECT_ID,
+            Value::ObjectId(oid("1.3.6.1.4.1.2435.2.3.9.1")),
+        ),
+        (
+            IEEE1284,
+            text("MFG:Brother;CMD:PJL,HBP;MDL:MFC-5890CN;CLS:PRINTER;"),
+        ),
+        (SERIAL, text("BRN000INK42")),
+        (ROM_VERSION, text("U0712051200VER.F")),
+        (COUNTERS, Value::OctetString(vec![])),
+        (MAINTENANCE, Value::OctetString(older_ink_blob())),
+        ("1.3.6.1.2.1.43.10.2.1.4.1.1", Value::Counter32(4321)),
+    ]
+}
+
+#[test]
+fn brother_older_two_octet_ink_records_decode() {
+    let snap = snapshot(older_inkjet());
+    assert_eq!(snap.model.as_deref(), Some("MFC-5890CN"));
+    assert_eq!(snap.serial.as_deref(), Some("BRN000INK42"));
+    assert_eq!(snap.firmware.as_deref(), Some("U0712051200VER.F"));
+    assert_eq!(meter(&snap, "total"), Some(4321));
+    // No Printer-MIB supplies to follow: one supply per colour, from the
+    // blob, in whole percent (rounded).
+    let percent = |colour: &str| {
+        let found: Vec<_> = snap
+            .supplies
+            .iter()
+            .filter(|s| s.color.as_deref() == Some(colour))
+            .collect();
+        assert_eq!(found.len(), 1, "{colour}: {:?}", snap.supplies);
+        found[0].percent
+    };
+    assert_eq!(percent("black"), Some(15.0));
+    assert_eq!(percent("cyan"), Some(33.0));
+    assert_eq!(percent("magenta"), Some(67.0));
+    assert_eq!(percent("yellow"), Some(100.0));
+}
+
+#[test]
+fn brother_inkjet_levels_merge_with_its_ink_supplies() {
+    let mut objects = older_inkjet();
+    // The device's own Printer-MIB ink cartridges (inkCartridge, level
+    // "some remaining"): the blob's levels complete them.
+    for (index, colour) in [(1, "Black"), (2, "Cyan"), (3, "Magenta"), (4, "Yellow")] {
+        let cell = |column: u32| -> &'static str {
+            Box::leak(format!("1.3.6.1.2.1.43.11.1.1.{column}.1.{index}").into_boxed_str())
+        };
+        objects.push((cell(5), Value::Integer(6)));
+        objects.push((cell(6), text(&format!("{colour} Ink Cartridge"))));
+        objects.push((cell(8), Value::Integer(-2)));
+        objects.push((cell(9), Value::Integer(-3)));
+    }
+    // A newer inkjet's four-octet record for the same colour comes later:
+    // the first level found stands.
+    objects.retain(|(o, _)| *o != MAINTENANCE);
+    objects.push((
+        MAINTENANCE,
+        Value::OctetString([older_ink_blob(), record(0x6f, 9000)].concat()),
+    ));
+    let snap = snapshot(objects);
+    assert!(
+        snap.supplies.iter().all(|s| s.kind == "ink"),
+        "no toner on an inkjet: {:?}",
+        snap.supplies
+    );
+    assert_eq!(snap.supplies.len(), 4, "{:?}", snap.supplies);
+    let black = supply(&snap, "ink", Some("black"));
+    assert_eq!(black.description, "Black Ink Cartridge");
+    assert_eq!(black.percent, Some(15.0));
+    assert_eq!(supply(&snap, "ink", Some("cyan")).percent, Some(33.0));
+    assert_eq!(supply(&snap, "ink", Some("magenta")).percent, Some(67.0));
+    assert_eq!(supply(&snap, "ink", Some("yellow")).percent, Some(100.0));
+}

@@ -164,3 +164,33 @@ fn hostile_values_give_no_bogus_meter() {
     }
     assert_eq!(meter(&snap, "total_color_large"), (5, one(counter(122))));
 }
+
+#[test]
+fn the_service_serial_is_a_fallback_for_the_standard_mibs() {
+    let device = |extra: &[(&'static str, Value)]| {
+        let mut objects: Vec<(&str, Value)> = vec![
+            (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.1602.4.7")),
+            (SYS_DESCR, text("Canon iR-ADV C3530 /P")),
+            printer_device(),
+            (SERVICE_SERIAL, text("SVC00001")),
+        ];
+        objects.extend_from_slice(extra);
+        snapshot(&objects).serial
+    };
+    // prtGeneralSerialNumber stands.
+    assert_eq!(
+        device(&[(PRT_SERIAL_1, text("3WX00123"))]).as_deref(),
+        Some("3WX00123")
+    );
+    // So does ENTITY-MIB's chassis serial, when the Printer-MIB has none.
+    assert_eq!(
+        device(&[("1.3.6.1.2.1.47.1.1.1.1.11.1", text("3WX00456"))]).as_deref(),
+        Some("3WX00456")
+    );
+    // Neither (or blank): Canon's service serial.
+    assert_eq!(device(&[]).as_deref(), Some("SVC00001"));
+    assert_eq!(
+        device(&[(PRT_SERIAL_1, text("   "))]).as_deref(),
+        Some("SVC00001")
+    );
+}

@@ -101,3 +101,24 @@ fn dell_hostile_values_stay_sane() {
     assert_eq!(snap.firmware, None);
     assert_eq!(snap.meter("print_mono"), None);
 }
+
+#[test]
+fn dell_lexmark_built_scan_rows_give_no_scan_meter() {
+    // As for Lexmark: scanCountTable rows are per scan type and paper size,
+    // which a select over type keys cannot sum (see lexmark.toml).
+    let snap = snapshot(vec![
+        (
+            SYS_DESCR,
+            text("Dell B3465dnf Laser MFP version NH5.CY.N543 kernel 3.0.0 All-N-1"),
+        ),
+        (SYS_OBJECT_ID, id("1.3.6.1.4.1.674.10898.100.2.1.2.1.2.1")),
+        ("1.3.6.1.4.1.641.6.4.3.1.1.2.1.1", Value::Integer(3)),
+        ("1.3.6.1.4.1.641.6.4.3.1.1.4.1.1", Value::Counter32(90)),
+        ("1.3.6.1.4.1.641.6.4.3.1.1.2.1.2", Value::Integer(3)),
+        ("1.3.6.1.4.1.641.6.4.3.1.1.4.1.2", Value::Counter32(15)),
+        (MARKER_LIFE_1, Value::Counter32(500)),
+    ]);
+    assert_eq!(snap.profile.as_deref(), Some("dell"));
+    assert_eq!(snap.meter("scan"), None, "{:?}", snap.meters);
+    assert_eq!(snap.meter("total"), Some(500));
+}

@@ -122,3 +122,27 @@ fn hostile_values_give_no_bogus_meter() {
     assert!(snap.meter("total_color").is_none());
     assert!(snap.meter("total_mono").is_none());
 }
+
+#[test]
+fn the_xcmi_serial_is_a_fallback_for_the_standard_mibs() {
+    const XCM_SERIAL: &str = "1.3.6.1.4.1.253.8.53.3.2.1.3.1";
+    let device = |extra: &[(&'static str, Value)]| {
+        let mut objects: Vec<(&str, Value)> = vec![
+            (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.297.1.11.93.1.40.1")),
+            (SYS_DESCR, text("FUJIFILM Apeos C3060; ESS 1.0.1")),
+            printer_device(),
+            (XCM_SERIAL, text("XCM000777")),
+        ];
+        objects.extend_from_slice(extra);
+        snapshot(&objects).serial
+    };
+    assert_eq!(
+        device(&[(PRT_SERIAL_1, text("AP1000042"))]).as_deref(),
+        Some("AP1000042")
+    );
+    assert_eq!(
+        device(&[("1.3.6.1.2.1.47.1.1.1.1.11.1", text("AP1000043"))]).as_deref(),
+        Some("AP1000043")
+    );
+    assert_eq!(device(&[]).as_deref(), Some("XCM000777"));
+}

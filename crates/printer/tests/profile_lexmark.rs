@@ -190,3 +190,30 @@ fn lexmark_hostile_values_stay_sane() {
     assert_eq!(snap.meter("copy_mono"), None);
     assert_eq!(snap.meter("total"), None);
 }
+
+#[test]
+fn lexmark_scan_rows_by_paper_size_give_no_scan_meter() {
+    // LEXMARK-MPS-MIB scanCountTable (641.6.4.3.1, entry .1): a row per scan
+    // type and paper size (type .2, size .3, sides .4, sheets .5). A sum of
+    // the first row of each type would drop the other sizes: the profile
+    // reports no scan count rather than a short one.
+    let entry = "1.3.6.1.4.1.641.6.4.3.1.1";
+    let mut objects = colour_mfp();
+    for (row, kind, size, sides) in [
+        (1, 1, 2, 700),   // copyAdf, letter
+        (2, 1, 3, 300),   // copyAdf, legal
+        (3, 3, 2, 90),    // scanToEmailAdf, letter
+        (4, 259, 2, 10),  // scanToEmailFlatbed, letter
+        (5, 771, 26, 40), // scanToEmailDuplex, A4
+    ] {
+        objects.push((format!("{entry}.2.1.{row}"), Value::Integer(kind)));
+        objects.push((format!("{entry}.3.1.{row}"), Value::Integer(size)));
+        objects.push((format!("{entry}.4.1.{row}"), Value::Counter32(sides)));
+        objects.push((format!("{entry}.5.1.{row}"), Value::Counter32(sides)));
+    }
+    let snap = snapshot(owned(&objects));
+    assert_eq!(snap.profile.as_deref(), Some("lexmark"));
+    assert_eq!(snap.meter("scan"), None, "{:?}", snap.meters);
+    // The paper counters are unaffected.
+    assert_eq!(snap.meter("copy"), Some(11_000));
+}

@@ -239,9 +239,85 @@ fn hostile_values_give_no_bogus_meter() {
     assert_eq!(snap.family.as_deref(), Some("Ricoh"));
     // The empty engine serial leaves the Printer-MIB one.
     assert_eq!(snap.serial.as_deref(), Some("E335M123456"));
-    for name in ["print", "fax", "copy", "print_mono", "print_color"] {
+    for name in [
+        "print",
+        "fax",
+        "copy",
+        "print_mono",
+        "print_color",
+        "total_mono",
+        "total_color",
+        "scan",
+    ] {
         assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);
     }
     // The garbage total is ignored: prtMarkerLifeCount stands in.
     assert_eq!(meter(&snap, "total"), (42, one(MARKER_LIFE)));
+}
+
+#[test]
+fn totals_by_colour_and_scans_sum_the_counter_table_rows() {
+    let snap = snapshot(&with_table(vec![
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.367.1.1")),
+        (
+            SYS_DESCR,
+            text("RICOH MP C3004 1.10 / RICOH Network Printer C model"),
+        ),
+        printer_device(),
+        (MARKER_LIFE, Value::Counter32(123_456)),
+    ]));
+    // Black & white: copy 201 (row 3) + print 401 (row 11) + fax 301 (row 7).
+    assert_eq!(
+        meter(&snap, "total_mono"),
+        (
+            20_000 + 60_000 + 456,
+            sum(&[cell(9, 3), cell(9, 11), cell(9, 7)])
+        )
+    );
+    // Colour: copy 202, 203 (rows 4, 5) + print 402, 403 (rows 12, 13).
+    assert_eq!(
+        meter(&snap, "total_color"),
+        (
+            1_000 + 2_000 + 4_000 + 36_000,
+            sum(&[cell(9, 4), cell(9, 5), cell(9, 12), cell(9, 13)])
+        )
+    );
+    // Scans: colour 873 (row 23) + black & white 874 (row 24).
+    assert_eq!(
+        meter(&snap, "scan"),
+        (300 + 500, sum(&[cell(9, 23), cell(9, 24)]))
+    );
+    assert_eq!(
+        snap.meters
+            .iter()
+            .find(|m| m.name == "scan")
+            .map(|m| m.unit.as_str()),
+        Some("scans")
+    );
+    assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
+}
+
+#[test]
+fn a_mono_model_sums_the_rows_it_has() {
+    // No fax, no colour rows, no scanner: only what is there is summed.
+    let snap = snapshot(&[
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.367.1.1")),
+        (
+            SYS_DESCR,
+            text("RICOH SP 3710DN 1.03 / RICOH Network Printer D model"),
+        ),
+        (cell(2, 1), Value::Integer(10)),
+        (cell(9, 1), Value::Counter32(7_000)),
+        (cell(2, 5), Value::Integer(401)),
+        (cell(9, 5), Value::Counter32(6_500)),
+        (cell(2, 6), Value::Integer(201)),
+        (cell(9, 6), Value::Counter32(500)),
+    ]);
+    assert_eq!(
+        meter(&snap, "total_mono"),
+        (7_000, sum(&[cell(9, 6), cell(9, 5)]))
+    );
+    for name in ["total_color", "scan", "fax_mono"] {
+        assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);
+    }
 }

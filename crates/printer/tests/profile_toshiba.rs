@@ -125,3 +125,26 @@ fn hostile_values_do_not_panic() {
     assert!(snap.meters.is_empty(), "{:?}", snap.meters);
     assert_eq!(snap.firmware, None);
 }
+
+#[test]
+fn the_bcp_serial_is_a_fallback_for_the_standard_mibs() {
+    let device = |extra: &[(&'static str, Value)]| {
+        let mut objects: Vec<(&str, Value)> = vec![
+            (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.1129.2.3.58.2")),
+            (SYS_DESCR, text("TOSHIBA e-STUDIO3015AC")),
+            printer_device(),
+            (BCP_SERIAL, text("BCP0000099")),
+        ];
+        objects.extend_from_slice(extra);
+        snapshot(&objects).serial
+    };
+    assert_eq!(
+        device(&[(PRT_SERIAL_1, text("CNGJ054321"))]).as_deref(),
+        Some("CNGJ054321")
+    );
+    assert_eq!(
+        device(&[("1.3.6.1.2.1.47.1.1.1.1.11.1", text("CNGJ054322"))]).as_deref(),
+        Some("CNGJ054322")
+    );
+    assert_eq!(device(&[]).as_deref(), Some("BCP0000099"));
+}

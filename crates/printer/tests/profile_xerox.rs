@@ -169,3 +169,53 @@ fn hostile_values_give_no_bogus_meter() {
         assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);
     }
 }
+
+#[test]
+fn cartridge_serials_from_the_supply_description() {
+    let descr = |i: u32| -> &'static str {
+        Box::leak(format!("1.3.6.1.2.1.43.11.1.1.6.1.{i}").into_boxed_str())
+    };
+    let snap = snapshot(&[
+        (
+            SYS_OBJECT_ID,
+            object_id("1.3.6.1.4.1.253.8.62.1.35.2.3.1.1"),
+        ),
+        (SYS_DESCR, text("Xerox AltaLink C8030; SS 1.2.3")),
+        printer_device(),
+        (
+            descr(1),
+            text("Cyan Toner, PN 006R01700;SN3A1B2C80E0000123"),
+        ),
+        (
+            descr(2),
+            text("Drum Cartridge (R1), PN 013R00700; SN 7F00AA80E00004CD"),
+        ),
+        // The device's placeholders and lower-case text are no serial.
+        (descr(3), text("Fuser, PN unknown;SNunknown")),
+        (descr(4), text("Waste Toner Container, PN 008R13100;SN")),
+        // "SN" elsewhere than after ";" is not read.
+        (descr(5), text("SN1 Tray Kit, PN 497K99999")),
+    ]);
+    let serials: Vec<_> = snap
+        .supplies
+        .iter()
+        .map(|s| (s.description.as_str(), s.serial.as_deref()))
+        .collect();
+    assert_eq!(
+        serials,
+        [
+            (
+                "Cyan Toner, PN 006R01700;SN3A1B2C80E0000123",
+                Some("3A1B2C80E0000123")
+            ),
+            (
+                "Drum Cartridge (R1), PN 013R00700; SN 7F00AA80E00004CD",
+                Some("7F00AA80E00004CD")
+            ),
+            ("Fuser, PN unknown;SNunknown", None),
+            ("Waste Toner Container, PN 008R13100;SN", None),
+            ("SN1 Tray Kit, PN 497K99999", None),
+        ]
+    );
+    assert_eq!(snap.supplies[0].part_number.as_deref(), Some("006R01700"));
+}
