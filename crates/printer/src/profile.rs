@@ -85,7 +85,8 @@ pub struct RowSelect {
     /// A number (or text) the key column holds.
     #[serde(default)]
     pub key: Option<toml::Value>,
-    /// Several keys: the meter is the sum of the rows present (at least one).
+    /// Several keys: the meter is the sum of every row whose key is one of
+    /// them (at least one row present).
     #[serde(default)]
     pub keys: Vec<toml::Value>,
     pub value_column: Oid,
@@ -117,10 +118,16 @@ impl RowSelect {
                 .cell(view, &key_text(key))
                 .map(|(cell, v)| (v, Source::One(cell.to_string())));
         }
-        let cells: Vec<(Oid, u64)> = self
-            .keys
-            .iter()
-            .filter_map(|k| self.cell(view, &key_text(k)))
+        // Every row whose key is one of `keys` (a table may have several rows
+        // per key, e.g. one per paper size).
+        let wanted: Vec<String> = self.keys.iter().map(key_text).collect();
+        let cells: Vec<(Oid, u64)> = view
+            .column(&self.key_column)
+            .filter(|(_, v)| text(v).is_some_and(|t| wanted.contains(&t)))
+            .filter_map(|(index, _)| {
+                let cell = Oid::new([self.value_column.arcs(), index].concat());
+                counter(view, &cell).map(|v| (cell, v))
+            })
             .collect();
         if cells.is_empty() {
             return None;
