@@ -10,7 +10,8 @@
 //! - Traffic stays on loopback, on addresses of 127.0.0.0/8 other than
 //!   127.0.0.1 (a system snmpd may hold 127.0.0.1:161) and high ports. Address
 //!   plan: `127.86.<file>.<test>`, file 1 = interop_snmpd, 2 = interop_snmpsim,
-//!   3 = sim_netsnmp; the port is a free high one found at run time.
+//!   3 = sim_netsnmp, 4 = conformance, 5 = collect_budget; the port is a free
+//!   high one found at run time.
 //! - [`parse_netsnmp`] reads net-snmp's output with `-On -Ox -Oe` (numeric
 //!   OIDs, every string in hex, numeric enums) back into our [`VarBind`]s,
 //!   so that walks are compared by OID, type and value bytes, never by text.
@@ -1077,4 +1078,89 @@ impl Snmpsim {
         wait_for_agent(&mut proc, target, probe_community, Duration::from_secs(120));
         Snmpsim { target, proc }
     }
+}
+
+// ---------------------------------------------------------------------------
+// printwatch sim serving a folder, and printwatch collect
+
+/// A `printwatch sim` serving every recording of a folder, one address each
+/// (`--bind CIDR --count N --map FILE DIR`), on a free high port.
+pub struct SimFleet {
+    pub proc: Proc,
+    /// Base name of each recording → the address that serves it.
+    pub agents: BTreeMap<String, SocketAddr>,
+}
+
+impl SimFleet {
+    /// Serves the `*.snmprec` files of `dir` on the first usable addresses
+    /// of `network/prefix` (e.g. 127.86.4.0/25), and waits until every
+    /// agent answers (community `public`).
+    pub fn start(tmp: &TempDir, network: Ipv4Addr, prefix: u8, dir: &Path) -> SimFleet {
+        let count = snmprec_files(dir).len();
+        assert!(count > 0, "no recording to serve in {}", dir.display());
+        let base = u32::from(network);
+        let ips: Vec<Ipv4Addr> = (1..=count as u32)
+            .map(|i| Ipv4Addr::from(base + i))
+            .collect();
+        let port = free_udp_port(&ips);
+        let map_file = tmp.file("sim-map.tsv");
+        let args: Vec<String> = vec![
+            "sim".into(),
+            "--bind".into(),
+            format!("{network}/{prefix}"),
+            "--count".into(),
+            count.to_string(),
+            "--port".into(),
+            port.to_string(),
+            "--map".into(),
+            map_file.display().to_string(),
+            dir.display().to_string(),
+        ];
+        let mut proc = Proc::spawn("printwatch-sim", tmp.path(), &printwatch(), &args);
+        let started = Instant::now();
+        let text = loop {
+            proc.assert_running();
+            let text = std::fs::read_to_string(&map_file).unwrap_or_default();
+            if text.ends_with('\n') && text.lines().count() >= count {
+                break text;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "printwatch sim: no map of {count} lines within 60 s\n{}",
+                proc.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut agents = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let (address, recording) = line
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("printwatch sim map line {line:?}"));
+            let address: SocketAddr = address
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("printwatch sim map line {line:?}"));
+            agents.insert(stem(Path::new(recording.trim())), address);
+        }
+        assert_eq!(agents.len(), count, "printwatch sim map:\n{text}");
+        for address in agents.values() {
+            wait_for_agent(&mut proc, *address, "public", Duration::from_secs(30));
+        }
+        SimFleet { proc, agents }
+    }
+}
+
+/// Runs `printwatch collect --json --community COMMUNITY [EXTRA…] TARGET`
+/// (v2c) to its end (2 minutes at most).
+pub fn printwatch_collect(
+    tmp: &TempDir,
+    target: SocketAddr,
+    community: &str,
+    extra: &[&str],
+) -> Output {
+    let mut cmd = Command::new(printwatch());
+    cmd.args(["collect", "--json", "--community", community])
+        .args(extra)
+        .arg(target.to_string());
+    run(&mut cmd, Duration::from_secs(120), tmp.path())
 }

