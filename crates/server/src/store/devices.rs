@@ -45,65 +45,108 @@ fn to_json(snapshot: &Snapshot) -> Result<String> {
     serde_json::to_string(snapshot).map_err(|e| ServerError::Corrupt(format!("snapshot: {e}")))
 }
 
-/// Resolve a report to the full snapshot it describes, or `Err(identity)`
-/// when a delta's base is not the one stored for this agent.
+/// What is stored about a device before a report is applied.
+struct Known {
+    /// The device's latest snapshot (from any agent).
+    current: Option<Snapshot>,
+    /// This agent's last delivered state of it: (digest, snapshot JSON).
+    base: Option<(String, String)>,
+}
+
+async fn known(
+    tx: &mut Transaction<'static, Any>,
+    batch: &IngestBatch,
+    identity: &str,
+) -> Result<Known> {
+    let row = sqlx::query(
+        "SELECT d.snapshot AS current, s.digest AS digest, s.snapshot AS base FROM devices d \
+         LEFT JOIN agent_device_state s ON s.device_id = d.id AND s.agent_id = $1 \
+         WHERE d.tenant_id = $2 AND d.identity = $3",
+    )
+    .bind(batch.agent_id.0)
+    .bind(batch.tenant_id.0)
+    .bind(identity)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Known {
+            current: None,
+            base: None,
+        });
+    };
+    let current = parse_snapshot(&row.try_get::<String, _>("current")?)?;
+    let digest: Option<String> = row.try_get("digest")?;
+    let base: Option<String> = row.try_get("base")?;
+    Ok(Known {
+        current: Some(current),
+        base: digest.zip(base),
+    })
+}
+
+/// Resolve a report to the full snapshot it describes and what is known of
+/// its device, or `Err(identity)` when a delta's base is not the one stored
+/// for this agent. `Ok(None)`: no identity (no serial, no MAC).
 async fn resolve(
     tx: &mut Transaction<'static, Any>,
     batch: &IngestBatch,
     report: DeviceReport,
-) -> Result<Result<Snapshot, String>> {
-    let (identity, base, delta) = match report {
-        DeviceReport::Full { snapshot } => return Ok(Ok(*snapshot)),
+) -> Result<Result<Option<(String, Snapshot, Known)>, String>> {
+    match report {
+        DeviceReport::Full { snapshot } => {
+            let Some(identity) = snapshot.identity() else {
+                return Ok(Ok(None));
+            };
+            let known = known(tx, batch, &identity).await?;
+            Ok(Ok(Some((identity, *snapshot, known))))
+        }
         DeviceReport::Delta {
             identity,
             base,
             delta,
-        } => (identity, base, delta),
-    };
-    let row = sqlx::query(
-        "SELECT s.digest, s.snapshot FROM agent_device_state s \
-         JOIN devices d ON d.id = s.device_id \
-         WHERE s.agent_id = $1 AND d.tenant_id = $2 AND d.identity = $3",
-    )
-    .bind(batch.agent_id.0)
-    .bind(batch.tenant_id.0)
-    .bind(&identity)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok(Err(identity));
-    };
-    if row.try_get::<String, _>("digest")? != base {
-        return Ok(Err(identity));
-    }
-    let base_snapshot = parse_snapshot(&row.try_get::<String, _>("snapshot")?)?;
-    match delta::apply(&base_snapshot, &delta) {
-        Ok(next) if next.identity().as_deref() == Some(identity.as_str()) => Ok(Ok(next)),
-        _ => Ok(Err(identity)),
+        } => {
+            let known = known(tx, batch, &identity).await?;
+            let Some((digest, text)) = &known.base else {
+                return Ok(Err(identity));
+            };
+            if *digest != base {
+                return Ok(Err(identity));
+            }
+            let base_snapshot = parse_snapshot(text)?;
+            match delta::apply(&base_snapshot, &delta) {
+                Ok(next) if next.identity().as_deref() == Some(identity.as_str()) => {
+                    Ok(Ok(Some((identity, next, known))))
+                }
+                _ => Ok(Err(identity)),
+            }
+        }
     }
 }
 
+/// `($1, $2, …), ($k+1, …)`: placeholders of a multi-row INSERT.
+fn values(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Store one device state: the device row, the agent's delta base, changed
-/// meters (resets flagged), supplies when they changed, alerts.
+/// meters (resets flagged), supplies when they changed, alerts when they
+/// changed. Four statements for a typical delta.
 async fn store_snapshot(
     tx: &mut Transaction<'static, Any>,
     batch: &IngestBatch,
     identity: &str,
     snapshot: &Snapshot,
+    known: &Known,
 ) -> Result<()> {
     let at = parse_time(&snapshot.collected_at).unwrap_or(batch.now);
     let json = to_json(snapshot)?;
     let digest = delta::digest(snapshot)?;
-    let previous =
-        sqlx::query("SELECT snapshot FROM devices WHERE tenant_id = $1 AND identity = $2")
-            .bind(batch.tenant_id.0)
-            .bind(identity)
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|row| row.try_get::<String, _>("snapshot"))
-            .transpose()?
-            .map(|text| parse_snapshot(&text))
-            .transpose()?;
+    let previous = known.current.as_ref();
     let row = sqlx::query(
         "INSERT INTO devices (tenant_id, site_id, identity, family, vendor, model, serial, mac, \
          target, first_seen, last_seen, last_agent_id, snapshot) \
@@ -143,53 +186,60 @@ async fn store_snapshot(
     .execute(&mut **tx)
     .await?;
 
-    let last: HashMap<String, i64> = sqlx::query(
-        "SELECT name, value FROM meter_readings WHERE id IN \
-         (SELECT MAX(id) FROM meter_readings WHERE device_id = $1 GROUP BY name)",
-    )
-    .bind(device_id)
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(|row| Ok((row.try_get("name")?, row.try_get("value")?)))
-    .collect::<Result<_>>()?;
-    for reading in meter_changes(&last, &snapshot.meters) {
-        if reading.reset {
-            tracing::info!(device = device_id, meter = %reading.name, "meter reset detected");
+    // The last stored value of each meter is the one in the device's
+    // latest snapshot: readings are stored whenever a value changes.
+    let mut last: HashMap<String, i64> = HashMap::new();
+    for m in previous.map_or(&[][..], |p| &p.meters) {
+        if let Ok(v) = i64::try_from(m.value) {
+            last.entry(m.name.clone()).or_insert(v);
         }
-        sqlx::query(
-            "INSERT INTO meter_readings (device_id, name, value, at, reset) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(device_id)
-        .bind(reading.name)
-        .bind(reading.value)
-        .bind(at)
-        .bind(i64::from(reading.reset))
-        .execute(&mut **tx)
-        .await?;
+    }
+    let readings = meter_changes(&last, &snapshot.meters);
+    if !readings.is_empty() {
+        let sql = format!(
+            "INSERT INTO meter_readings (device_id, name, value, at, reset) VALUES {}",
+            values(readings.len(), 5)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in &readings {
+            if r.reset {
+                tracing::info!(device = device_id, meter = %r.name, "meter reset detected");
+            }
+            q = q
+                .bind(device_id)
+                .bind(r.name.clone())
+                .bind(r.value)
+                .bind(at)
+                .bind(i64::from(r.reset));
+        }
+        q.execute(&mut **tx).await?;
     }
 
-    if previous
-        .as_ref()
-        .is_none_or(|p| p.supplies != snapshot.supplies)
-    {
+    if !snapshot.supplies.is_empty() && previous.is_none_or(|p| p.supplies != snapshot.supplies) {
+        let sql = format!(
+            "INSERT INTO supply_readings (device_id, description, kind, color, percent, state, at) \
+             VALUES {}",
+            values(snapshot.supplies.len(), 7)
+        );
+        let mut q = sqlx::query(&sql);
         for s in &snapshot.supplies {
-            sqlx::query(
-                "INSERT INTO supply_readings (device_id, description, kind, color, percent, state, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(device_id)
-            .bind(s.description.clone())
-            .bind(s.kind.clone())
-            .bind(s.color.clone())
-            .bind(s.percent)
-            .bind(s.state.clone())
-            .bind(at)
-            .execute(&mut **tx)
-            .await?;
+            q = q
+                .bind(device_id)
+                .bind(s.description.clone())
+                .bind(s.kind.clone())
+                .bind(s.color.clone())
+                .bind(s.percent)
+                .bind(s.state.clone())
+                .bind(at);
         }
+        q.execute(&mut **tx).await?;
     }
 
+    // Open alerts follow the device's alert table; nothing to do while it
+    // is unchanged.
+    if previous.is_some_and(|p| p.alerts == snapshot.alerts) {
+        return Ok(());
+    }
     let open: Vec<(i64, String, String)> = sqlx::query(
         "SELECT id, alert_group, code FROM alerts WHERE device_id = $1 AND closed_at IS NULL",
     )
@@ -269,18 +319,18 @@ impl DeviceStore for SqlStore {
             ..IngestOutcome::default()
         };
         for report in batch.reports.clone() {
-            let snapshot = match resolve(&mut tx, &batch, report).await? {
-                Ok(snapshot) => snapshot,
+            let (identity, snapshot, known) = match resolve(&mut tx, &batch, report).await? {
+                Ok(Some(resolved)) => resolved,
+                Ok(None) => {
+                    outcome.skipped += 1;
+                    continue;
+                }
                 Err(identity) => {
                     outcome.resync.push(identity);
                     continue;
                 }
             };
-            let Some(identity) = snapshot.identity() else {
-                outcome.skipped += 1;
-                continue;
-            };
-            store_snapshot(&mut tx, &batch, &identity, &snapshot).await?;
+            store_snapshot(&mut tx, &batch, &identity, &snapshot, &known).await?;
             outcome.devices += 1;
         }
         tx.commit().await?;
