@@ -20,9 +20,15 @@ pub struct ServerArgs {
     /// give them the same PRINTWATCH_MASTER_KEY.
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
-    /// Address to listen on (HTTP; put TLS in front until --tls-cert lands).
+    /// Address to listen on.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -51,17 +57,27 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             None => println!("Administrator password: from {ADMIN_PASSWORD_ENV}."),
         }
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            printwatch_server::tls::load(cert, key).context("cannot load the TLS certificate")?,
+        ),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --listen)", args.listen))?;
     let addr = listener.local_addr().context("listening address")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "printwatch server: listening on http://{addr} (API: http://{addr}/api/v1/openapi.json)"
+        "printwatch server: listening on {scheme}://{addr} (API: {scheme}://{addr}/api/v1/openapi.json)"
     );
-    serve::run(state, listener, async {
+    let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    };
+    match tls {
+        Some(config) => printwatch_server::tls::run(state, listener, config, shutdown).await,
+        None => serve::run(state, listener, shutdown).await,
+    }
     .context("the server stopped")?;
     Ok(())
 }

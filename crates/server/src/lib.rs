@@ -9,7 +9,7 @@
 //! - [`http`]: the agent endpoints and the REST API, built from one table
 //!   of endpoints that also gives the OpenAPI document.
 //! - [`serve`]: first start (provider tenant and administrator) and the
-//!   listener.
+//!   listener; [`tls`]: HTTPS with rustls.
 
 pub mod error;
 pub mod http;
@@ -19,6 +19,7 @@ pub mod model;
 pub mod secrets;
 pub mod serve;
 pub mod store;
+pub mod tls;
 
 pub use error::{Result, ServerError};
 
