@@ -26,6 +26,10 @@ pub enum ServerError {
     Invalid(String),
     #[error("authentication required: send `Authorization: Bearer TOKEN` or log in")]
     Unauthenticated,
+    #[error(
+        "a two-factor code is needed: send \"totp\" (6 digits from the authenticator app) with the login"
+    )]
+    TotpRequired,
     #[error("your role does not allow this")]
     Forbidden,
     #[error("too many attempts: wait and try again")]

@@ -20,6 +20,7 @@ pub mod secrets;
 pub mod serve;
 pub mod store;
 pub mod tls;
+pub mod totp;
 
 pub use error::{Result, ServerError};
 

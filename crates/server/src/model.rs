@@ -112,6 +112,20 @@ pub struct NewUser {
     pub role: Role,
 }
 
+/// A user's TOTP secrets as stored (sealed with the master key).
+#[derive(Clone, Default)]
+pub struct TotpState {
+    pub sealed: Option<Vec<u8>>,
+    pub pending: Option<Vec<u8>>,
+    pub last_step: i64,
+}
+
+impl std::fmt::Debug for TotpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpState(…)")
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Site {
     pub id: SiteId,

@@ -12,7 +12,7 @@ use printwatch_protocol::{AgentId, AgentKey};
 use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::{Result, ServerError};
 
@@ -141,8 +141,9 @@ impl MasterKey {
         aad
     }
 
-    /// Seal an agent key for storage: nonce (24) ‖ ciphertext.
-    pub fn seal_agent_key(&self, agent: AgentId, key: &AgentKey) -> Result<Vec<u8>> {
+    /// Seal `plain` for storage, bound to `context` (what it is and whose):
+    /// nonce (24) ‖ ciphertext.
+    pub fn seal(&self, context: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
         let cipher = XChaCha20Poly1305::new((&self.0).into());
         let mut nonce = [0u8; 24];
         OsRng.fill_bytes(&mut nonce);
@@ -150,14 +151,42 @@ impl MasterKey {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: key.expose(),
-                    aad: &Self::aad(agent),
+                    msg: plain,
+                    aad: context,
                 },
             )
-            .map_err(|_| ServerError::MasterKey("cannot seal the agent key".into()))?;
+            .map_err(|_| ServerError::MasterKey("cannot seal a secret".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(out)
+    }
+
+    /// Open what [`MasterKey::seal`] sealed with the same `context`.
+    pub fn open(&self, context: &[u8], stored: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if stored.len() < 24 + 16 {
+            return Err(ServerError::Corrupt("a sealed secret is too short".into()));
+        }
+        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        cipher
+            .decrypt(
+                XNonce::from_slice(&stored[..24]),
+                Payload {
+                    msg: &stored[24..],
+                    aad: context,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| {
+                ServerError::MasterKey(
+                    "a stored secret does not open: is this the master key it was sealed with?"
+                        .into(),
+                )
+            })
+    }
+
+    /// Seal an agent key for storage.
+    pub fn seal_agent_key(&self, agent: AgentId, key: &AgentKey) -> Result<Vec<u8>> {
+        self.seal(&Self::aad(agent), key.expose())
     }
 
     /// Open a stored agent key.
@@ -165,23 +194,13 @@ impl MasterKey {
         if stored.len() != 24 + 32 + 16 {
             return Err(ServerError::Corrupt(format!("sealed key of agent {agent}")));
         }
-        let cipher = XChaCha20Poly1305::new((&self.0).into());
-        let mut plain = cipher
-            .decrypt(
-                XNonce::from_slice(&stored[..24]),
-                Payload {
-                    msg: &stored[24..],
-                    aad: &Self::aad(agent),
-                },
-            )
-            .map_err(|_| {
-                ServerError::MasterKey(format!(
-                    "the key of agent {agent} does not open: is this the master key it was sealed with?"
-                ))
-            })?;
+        let plain = self.open(&Self::aad(agent), stored).map_err(|_| {
+            ServerError::MasterKey(format!(
+                "the key of agent {agent} does not open: is this the master key it was sealed with?"
+            ))
+        })?;
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(&plain);
-        plain.zeroize();
         let key = AgentKey::from_bytes(bytes);
         bytes.zeroize();
         Ok(key)

@@ -592,3 +592,82 @@ async fn the_openapi_document_lists_every_endpoint() {
         assert!(op.is_object(), "{} {} missing", e.method, e.path);
     }
 }
+
+#[tokio::test]
+async fn totp_codes_are_needed_once_enabled_and_never_accepted_twice() {
+    let app = TestApp::new().await;
+    let t = Some(app.admin_token.as_str());
+    let login = |totp: Option<String>| {
+        let mut body = json!({"email": "admin@localhost", "password": ADMIN_PASSWORD});
+        if let Some(code) = totp {
+            body["totp"] = json!(code);
+        }
+        app.call(Method::POST, "/api/v1/login", None, Some(body))
+    };
+    let no_enrolment = app
+        .call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            t,
+            Some(json!({"code": "123456"})),
+        )
+        .await;
+    assert_eq!(no_enrolment.status, StatusCode::BAD_REQUEST);
+    let enrol = app.call(Method::POST, "/api/v1/me/totp", t, None).await;
+    assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text());
+    let url = enrol.json()["otpauth_url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("otpauth://totp/printwatch:admin@localhost?secret="));
+    let secret = base32_decode(enrol.json()["secret"].as_str().unwrap());
+    // Pending: logging in still needs no code.
+    assert_eq!(login(None).await.status, StatusCode::OK);
+    let now = printwatch_server::now() as u64;
+    let wrong = app
+        .call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            t,
+            Some(json!({"code": "000000"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let code = printwatch_server::totp::code_at(&secret, now).unwrap();
+    let ok = app
+        .call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            t,
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT, "{}", ok.text());
+    let needed = login(None).await;
+    assert_eq!(needed.status, StatusCode::UNAUTHORIZED);
+    assert!(needed.text().contains("two-factor"), "{}", needed.text());
+    assert_eq!(
+        login(Some(code.clone())).await.status,
+        StatusCode::UNAUTHORIZED,
+        "replayed"
+    );
+    let next = printwatch_server::totp::code_at(&secret, now + 30).unwrap();
+    assert_eq!(login(Some(next.clone())).await.status, StatusCode::OK);
+    assert_eq!(
+        login(Some(next)).await.status,
+        StatusCode::UNAUTHORIZED,
+        "replayed"
+    );
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, vec![]);
+    for c in text.bytes() {
+        let v = alphabet.iter().position(|&a| a == c).unwrap() as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            out.push((buffer >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    out
+}

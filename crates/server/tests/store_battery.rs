@@ -26,6 +26,7 @@ battery!(
     deleting_a_tenant_deletes_everything_it_owns,
     device_listing_pages_and_honours_grants,
     the_audit_log_is_scoped,
+    totp_steps_are_used_once,
 );
 
 struct World {
@@ -680,4 +681,37 @@ async fn the_audit_log_is_scoped(store: &SqlStore) {
     assert_eq!(a[0].action, "agent.create");
     assert_eq!(store.audit_log(w.provider.id, 10).await.unwrap().len(), 2);
     assert_eq!(store.audit_log(w.provider.id, 1).await.unwrap().len(), 1);
+}
+
+async fn totp_steps_are_used_once(store: &SqlStore) {
+    let w = world(store).await;
+    let user = store
+        .create_user(
+            NewUser {
+                tenant_id: w.a.id,
+                email: "t@a".into(),
+                password_hash: "x".into(),
+                role: Role::Viewer,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    let fresh = store.totp_state(user.id).await.unwrap().unwrap();
+    assert!(fresh.sealed.is_none() && fresh.pending.is_none());
+    assert!(
+        !store.confirm_totp(user.id, 10).await.unwrap(),
+        "nothing pending"
+    );
+    store.set_totp_pending(user.id, &[1, 2, 3]).await.unwrap();
+    assert!(store.confirm_totp(user.id, 10).await.unwrap());
+    let on = store.totp_state(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        (on.sealed.as_deref(), on.pending, on.last_step),
+        (Some(&[1u8, 2, 3][..]), None, 10)
+    );
+    assert!(!store.use_totp_step(user.id, 10).await.unwrap(), "replay");
+    assert!(!store.use_totp_step(user.id, 9).await.unwrap(), "older");
+    assert!(store.use_totp_step(user.id, 11).await.unwrap());
+    assert!(store.totp_state(UserId(999_999)).await.unwrap().is_none());
 }

@@ -258,7 +258,18 @@ async fn every_endpoint_works_for_someone_allowed() {
     let app = TestApp::new().await;
     let c = customer(&app, "CCC").await;
     let own = |name: &str| known(&c.ids, name);
+    // Endpoints no generic body can satisfy, each with its own test.
+    let own_tests = [(
+        Method::POST,
+        "/api/v1/me/totp/confirm",
+        "http_api::totp_codes_are_needed_once_enabled_and_never_accepted_twice",
+    )];
     let mut all = endpoints();
+    all.retain(|e| {
+        !own_tests
+            .iter()
+            .any(|(m, p, _)| *m == e.method && *p == e.path)
+    });
     // Deleting the tenant last.
     all.sort_by_key(|e| e.method == Method::DELETE);
     for e in all {

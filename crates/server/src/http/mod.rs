@@ -92,7 +92,7 @@ impl IntoResponse for ServerError {
             ServerError::NotFound => StatusCode::NOT_FOUND,
             ServerError::Invalid(_) | ServerError::DatabaseUrl(_) => StatusCode::BAD_REQUEST,
             ServerError::Conflict(_) | ServerError::StaleSequence { .. } => StatusCode::CONFLICT,
-            ServerError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ServerError::Unauthenticated | ServerError::TotpRequired => StatusCode::UNAUTHORIZED,
             ServerError::Forbidden | ServerError::AgentRevoked => StatusCode::FORBIDDEN,
             ServerError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Protocol(p) => match p {

@@ -13,7 +13,7 @@ use super::{Access, AppState, Endpoint, Principal};
 use crate::ids::{TenantId, UserId};
 use crate::model::{NewUser, Permission, Role};
 use crate::secrets::{hash_password, new_api_token, token_hash, verify_password};
-use crate::{Result, ServerError};
+use crate::{Result, ServerError, totp};
 
 /// Lifetime of the token that logging in gives.
 const LOGIN_TOKEN_SECS: i64 = 12 * 3600;
@@ -34,6 +34,20 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "The calling user and its effective role",
             Access::User(Permission::ReadDevices),
             get(me),
+        ),
+        Endpoint::new(
+            Method::POST,
+            "/api/v1/me/totp",
+            "Start TOTP two-factor enrolment: answers the secret and its otpauth:// URL",
+            Access::User(Permission::ReadDevices),
+            post(totp_enrol),
+        ),
+        Endpoint::new(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            "Confirm enrolment with a first code; from then on logging in needs a code",
+            Access::User(Permission::ReadDevices),
+            post(totp_confirm),
         ),
         Endpoint::new(
             Method::GET,
@@ -71,6 +85,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 struct Login {
     email: String,
     password: String,
+    /// The current TOTP code, for users with two-factor enabled.
+    #[serde(default)]
+    totp: Option<String>,
 }
 
 async fn login(
@@ -95,6 +112,28 @@ async fn login(
         state.login_limiter.failed(&key);
         return Err(ServerError::Unauthenticated);
     };
+    if let Some(sealed) = state
+        .store
+        .totp_state(user.id)
+        .await?
+        .and_then(|t| t.sealed.map(|s| (s, t.last_step)))
+    {
+        let (sealed, last_step) = sealed;
+        let Some(code) = body.totp.as_deref() else {
+            return Err(ServerError::TotpRequired);
+        };
+        let secret = state.master.open(&totp_context(user.id), &sealed)?;
+        let now = u64::try_from(crate::now()).unwrap_or(0);
+        let step = totp::verify(&secret, code, now, u64::try_from(last_step).unwrap_or(0))?;
+        let used = match step.and_then(|s| i64::try_from(s).ok()) {
+            Some(step) => state.store.use_totp_step(user.id, step).await?,
+            None => false,
+        };
+        if !used {
+            state.login_limiter.failed(&key);
+            return Err(ServerError::Unauthenticated);
+        }
+    }
     let token = new_api_token();
     let now = crate::now();
     let expires = now + LOGIN_TOKEN_SECS;
@@ -114,6 +153,82 @@ async fn login(
         "expires_at": crate::ingest::format_time(expires),
         "user": user,
     })))
+}
+
+fn totp_context(user: UserId) -> Vec<u8> {
+    format!("printwatch/totp/v1/user/{user}").into_bytes()
+}
+
+async fn totp_enrol(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ReadDevices)?;
+    let secret = totp::new_secret();
+    let sealed = state
+        .master
+        .seal(&totp_context(principal.user.id), &secret)?;
+    state
+        .store
+        .set_totp_pending(principal.user.id, &sealed)
+        .await?;
+    principal
+        .audit(
+            &state,
+            principal.scope(),
+            "totp.enrol",
+            format!("user {}", principal.user.id),
+            String::new(),
+        )
+        .await?;
+    Ok(Json(json!({
+        "secret": totp::base32(&secret),
+        "otpauth_url": totp::otpauth_url(&secret, &principal.user.email),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpCode {
+    code: String,
+}
+
+async fn totp_confirm(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<TotpCode>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ReadDevices)?;
+    let id = principal.user.id;
+    let current = state.store.totp_state(id).await?.unwrap_or_default();
+    let Some(pending) = current.pending else {
+        return Err(ServerError::Invalid(
+            "no enrolment in progress: POST /api/v1/me/totp first".into(),
+        ));
+    };
+    let secret = state.master.open(&totp_context(id), &pending)?;
+    let now = u64::try_from(crate::now()).unwrap_or(0);
+    let last = u64::try_from(current.last_step).unwrap_or(0);
+    let step = totp::verify(&secret, &body.code, now, last)?.and_then(|s| i64::try_from(s).ok());
+    let confirmed = match step {
+        Some(step) => state.store.confirm_totp(id, step).await?,
+        None => false,
+    };
+    if !confirmed {
+        return Err(ServerError::Invalid(
+            "wrong code: check the device's clock and try the next code".into(),
+        ));
+    }
+    principal
+        .audit(
+            &state,
+            principal.scope(),
+            "totp.enable",
+            format!("user {id}"),
+            String::new(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// An argon2id hash of a random password, for constant-time failures.

@@ -13,12 +13,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "totp",
+        sqlite: include_str!("../../migrations/sqlite/0002_totp.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_totp.sql"),
+    },
+];
 
 /// Bring the schema up to date. Safe to run from several servers at once
 /// on PostgreSQL (an advisory lock serialises them).

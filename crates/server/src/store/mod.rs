@@ -87,6 +87,15 @@ pub trait UserStore: Send + Sync {
     ) -> Result<ApiToken>;
     /// The token of that hash and its user, if any.
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<(ApiToken, User)>>;
+    /// The user's TOTP secrets (sealed) and last accepted step.
+    async fn totp_state(&self, user: UserId) -> Result<Option<TotpState>>;
+    /// Start (or restart) enrolment with a sealed secret; the active one, if
+    /// any, stays until the new one is confirmed.
+    async fn set_totp_pending(&self, user: UserId, sealed: &[u8]) -> Result<()>;
+    /// Make the pending secret the active one, with `step` used.
+    async fn confirm_totp(&self, user: UserId, step: i64) -> Result<bool>;
+    /// Record `step` as used; false when it (or a later one) was used already.
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
 }
 
 /// Agents, their activation and their sequence numbers.

@@ -140,4 +140,51 @@ impl UserStore for SqlStore {
         };
         Ok(Some((token, owner)))
     }
+
+    async fn totp_state(&self, user: UserId) -> Result<Option<TotpState>> {
+        let row = sqlx::query(
+            "SELECT totp_sealed, totp_pending, totp_last_step FROM users WHERE id = $1",
+        )
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(TotpState {
+            sealed: row.try_get("totp_sealed")?,
+            pending: row.try_get("totp_pending")?,
+            last_step: row.try_get("totp_last_step")?,
+        }))
+    }
+
+    async fn set_totp_pending(&self, user: UserId, sealed: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE users SET totp_pending = $2 WHERE id = $1")
+            .bind(user.0)
+            .bind(sealed.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn confirm_totp(&self, user: UserId, step: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET totp_sealed = totp_pending, totp_pending = NULL, totp_last_step = $2 \
+             WHERE id = $1 AND totp_pending IS NOT NULL AND totp_last_step < $2",
+        )
+        .bind(user.0)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
+        )
+        .bind(user.0)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
