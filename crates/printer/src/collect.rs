@@ -140,14 +140,22 @@ pub async fn collect<P: Poller>(
     view.extend(poller.get(&first_round()).await?);
     let profile = profiles.select(&view);
     let mut scalars: Vec<Oid> = profile.map(|p| p.plan().0).unwrap_or_default();
+    // Asked already in the first round, or twice by the profile.
+    let asked = first_round();
+    scalars.retain(|o| !asked.contains(o));
+    scalars.sort();
+    scalars.dedup();
     let (_, mut columns) = standard::plan(None);
     if let Some(p) = profile {
         columns.extend(p.plan().1);
     }
     columns.sort();
     columns.dedup_by(|a, b| a.0 == b.0);
-    let (table, extra) =
-        futures::join!(read_columns_hinted(poller, &columns), poller.get(&scalars));
+    let anchors = standard::anchor_columns();
+    let (table, extra) = futures::join!(
+        read_columns_hinted(poller, &columns, &anchors),
+        poller.get(&scalars)
+    );
     view.extend(table?);
     view.extend(extra?);
     // The printer is not device 1: its Host Resources row in one more GET.

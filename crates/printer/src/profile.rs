@@ -120,13 +120,19 @@ impl RowSelect {
         }
         // Every row whose key is one of `keys` (a table may have several rows
         // per key, e.g. one per paper size).
-        let wanted: Vec<String> = self.keys.iter().map(key_text).collect();
-        let cells: Vec<(Oid, u64)> = view
-            .column(&self.key_column)
-            .filter(|(_, v)| text(v).is_some_and(|t| wanted.contains(&t)))
-            .filter_map(|(index, _)| {
-                let cell = Oid::new([self.value_column.arcs(), index].concat());
-                counter(view, &cell).map(|v| (cell, v))
+        // In the order of `keys`, as the profile names them.
+        let cells: Vec<(Oid, u64)> = self
+            .keys
+            .iter()
+            .map(key_text)
+            .flat_map(|wanted| {
+                view.column(&self.key_column)
+                    .filter(move |(_, v)| text(v).as_deref() == Some(wanted.as_str()))
+                    .filter_map(|(index, _)| {
+                        let cell = Oid::new([self.value_column.arcs(), index].concat());
+                        counter(view, &cell).map(|v| (cell, v))
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         if cells.is_empty() {

@@ -51,15 +51,17 @@ pub fn decode_error_state(bytes: &[u8]) -> Vec<String> {
     errors
 }
 
-/// The hrDeviceIndex of the printer: the first device typed hrDevicePrinter,
-/// else 1 when there is an hrPrinterTable row 1.
+/// The hrDeviceIndex of the printer: the first row of hrPrinterTable, which
+/// has a row for each hrDevice of type hrDevicePrinter (RFC 2790) and is
+/// one row where hrDeviceTable can list a dozen devices; else device 1 when
+/// hrDeviceTable types it a printer (agents without hrPrinterTable).
 pub fn printer_device_index(view: &MibView) -> Option<u32> {
-    let printer = Value::ObjectId(oid(o::HR_DEVICE_PRINTER));
-    let column = oid(o::HR_DEVICE_TYPE);
-    view.column(&column)
-        .find(|(_, v)| **v == printer)
-        .and_then(|(index, _)| index.first().copied())
-        .or_else(|| view.get(&oid(o::HR_PRINTER_STATUS).child(1)).map(|_| 1))
+    view.column(&oid(o::HR_PRINTER_STATUS))
+        .find_map(|(index, _)| index.first().copied())
+        .or_else(|| {
+            let printer = Value::ObjectId(oid(o::HR_DEVICE_PRINTER));
+            (view.get(&oid(o::HR_DEVICE_TYPE).child(1)) == Some(&printer)).then_some(1)
+        })
 }
 
 /// The first non-empty text in a column.
@@ -451,6 +453,17 @@ fn colour(view: &MibView, snap: &Snapshot) -> Option<bool> {
     Some(toner_colours.iter().any(|c| *c != "black"))
 }
 
+/// Per table, a column every row has (RFC 3805 mandatory objects, and the
+/// ones partial agents still publish): it counts the table's rows.
+pub fn anchor_columns() -> Vec<Oid> {
+    vec![
+        col(o::PRT_SUPPLIES, 9),
+        col(o::PRT_INPUT, 10),
+        col(o::PRT_ALERT, 2),
+        col(o::PRT_MARKER, 4),
+    ]
+}
+
 /// Every scalar and column this module reads (the collection plan's base).
 /// Each column comes with the number of rows a table of its kind usually
 /// has: asking a GETBULK for about that many keeps it from spilling into the
@@ -466,6 +479,7 @@ pub fn plan(printer_index: Option<u32>) -> (Vec<Oid>, Vec<(Oid, u32)>) {
     .iter()
     .map(|a| oid(a))
     .collect();
+    scalars.push(oid(o::HR_DEVICE_TYPE).child(1));
     scalars.push(oid(o::ENT_SERIAL).child(1));
     scalars.push(oid(o::ENT_ASSET_ID).child(1));
     if let Some(i) = printer_index {
@@ -481,7 +495,7 @@ pub fn plan(printer_index: Option<u32>) -> (Vec<Oid>, Vec<(Oid, u32)>) {
     let mut columns = vec![
         (oid(o::IF_TYPE), 2),
         (oid(o::IF_PHYS_ADDRESS), 2),
-        (oid(o::HR_DEVICE_TYPE), 2),
+        (oid(o::HR_PRINTER_STATUS), 1),
         (oid(o::PRT_GENERAL_SERIAL_NUMBER), 1),
         (col(o::PRT_MARKER, 3), 1),
         (col(o::PRT_MARKER, 4), 1),
@@ -491,7 +505,7 @@ pub fn plan(printer_index: Option<u32>) -> (Vec<Oid>, Vec<(Oid, u32)>) {
         (oid(o::PRT_COLORANT_VALUE), 4),
     ];
     for c in [3, 5, 6, 7, 8, 9] {
-        columns.push((col(o::PRT_SUPPLIES, c), 5));
+        columns.push((col(o::PRT_SUPPLIES, c), 8));
     }
     for c in [2, 9, 10, 12, 13, 18] {
         columns.push((col(o::PRT_INPUT, c), 3));

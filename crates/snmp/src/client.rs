@@ -70,11 +70,13 @@ pub trait Poller: Send + Sync {
         oids: &[Oid],
     ) -> impl Future<Output = Result<Vec<VarBind>, SnmpError>> + Send;
 
-    /// One GETBULK (v2c and v3): the `max_repetitions` successors of each
-    /// OID, interleaved row by row (RFC 3416 §4.2.3).
+    /// One GETBULK (v2c and v3): the successor of each of the first
+    /// `non_repeaters` OIDs, then the `max_repetitions` successors of each
+    /// other OID, interleaved row by row (RFC 3416 §4.2.3).
     fn get_bulk(
         &self,
         oids: &[Oid],
+        non_repeaters: u32,
         max_repetitions: u32,
     ) -> impl Future<Output = Result<Vec<VarBind>, SnmpError>> + Send;
 
@@ -321,12 +323,13 @@ impl Poller for Session {
     async fn get_bulk(
         &self,
         oids: &[Oid],
+        non_repeaters: u32,
         max_repetitions: u32,
     ) -> Result<Vec<VarBind>, SnmpError> {
         let wire: Vec<async_snmp::Oid> = oids.iter().map(async_snmp::Oid::from).collect();
         let varbinds = self
             .client
-            .get_bulk(&wire, 0, max_repetitions)
+            .get_bulk(&wire, non_repeaters, max_repetitions)
             .await
             .map_err(|e| self.err(e))?;
         self.convert(&varbinds)
