@@ -68,7 +68,8 @@ pub fn missing(why: &str) {
 
 /// `need!(expr)`: the `Ok` value of a `Result<T, String>` that looks for a
 /// real component, or (on `Err(why)`) skip the test, or fail it under
-/// `PRINTWATCH_REQUIRE_ALL=1`.
+/// `PRINTWATCH_REQUIRE_ALL=1`. (Not every test file needs one.)
+#[allow(unused_macros)]
 macro_rules! need {
     ($found:expr) => {
         match $found {
@@ -80,6 +81,7 @@ macro_rules! need {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use need;
 
 // ---------------------------------------------------------------------------
