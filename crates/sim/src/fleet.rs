@@ -97,13 +97,8 @@ pub struct DevicePlan {
 /// The first `count` usable addresses of a block: network and broadcast
 /// addresses are skipped where the block has them.
 pub fn hosts(cidr: ipnet::IpNet, count: usize) -> Result<Vec<IpAddr>, SimError> {
-    let hosts: Vec<IpAddr> = match cidr {
-        ipnet::IpNet::V4(net) if net.prefix_len() >= 31 => {
-            net.hosts().map(IpAddr::V4).take(count).collect()
-        }
-        ipnet::IpNet::V4(net) => net.hosts().map(IpAddr::V4).take(count).collect(),
-        ipnet::IpNet::V6(net) => net.hosts().map(IpAddr::V6).take(count).collect(),
-    };
+    // ipnet's hosts() leaves out network and broadcast, except in /31, /32.
+    let hosts: Vec<IpAddr> = cidr.hosts().take(count).collect();
     if hosts.len() < count {
         return Err(SimError::Config(format!(
             "{cidr} has only {} usable addresses, {count} asked",
