@@ -42,11 +42,15 @@ pub fn brother_records(blob: &[u8]) -> Vec<(u8, u32)> {
 }
 
 /// Runs decoder `name` on the blobs at `oids`, adding what `fields` names.
+/// On an `inkjet` (the profile's `ink-when`), `toner` fields are ink and
+/// `laser-only` fields (drums, their counters) are dropped: the record codes
+/// are shared with lasers.
 pub fn run(
     name: &str,
     view: &MibView,
     oids: &[Oid],
     fields: &std::collections::BTreeMap<String, FieldRule>,
+    inkjet: bool,
     snap: &mut Snapshot,
 ) {
     if name != "brother_records" {
@@ -60,6 +64,9 @@ pub fn run(
             let Some(rule) = fields.get(&format!("{code:02x}")) else {
                 continue;
             };
+            if inkjet && rule.laser_only {
+                continue;
+            }
             let divisor = rule.divisor.unwrap_or(1).max(1);
             let value = (u64::from(raw) + divisor / 2) / divisor;
             let source = format!("{oid}#{code:02x}");
@@ -73,7 +80,20 @@ pub fn run(
                     });
                 }
             } else if let Some(description) = &rule.supply {
-                merge_supply(snap, rule, description, value.min(100) as i64, source);
+                let mut kind = rule.kind.clone().unwrap_or_else(|| "other".into());
+                let mut description = description.clone();
+                if inkjet && kind == "toner" {
+                    kind = "ink".into();
+                    description = description.replace("Toner", "Ink");
+                }
+                merge_supply(
+                    snap,
+                    kind,
+                    rule.color.as_ref(),
+                    &description,
+                    value.min(100) as i64,
+                    source,
+                );
             }
         }
     }
@@ -83,12 +103,12 @@ pub fn run(
 /// Printer-MIB supply, or adds the supply.
 fn merge_supply(
     snap: &mut Snapshot,
-    rule: &FieldRule,
+    mut kind: String,
+    color: Option<&String>,
     description: &str,
     percent: i64,
     source: String,
 ) {
-    let mut kind = rule.kind.clone().unwrap_or_else(|| "other".into());
     // Toner and ink share record codes (lasers and inkjets): follow the
     // device's own marker supplies.
     let marker = |k: &str| k == "toner" || k == "ink";
@@ -101,7 +121,7 @@ fn merge_supply(
     if let Some(existing) = snap
         .supplies
         .iter_mut()
-        .find(|s| s.kind == kind && s.color == rule.color)
+        .find(|s| s.kind == kind && s.color.as_ref() == color)
     {
         if existing.percent.is_none() {
             existing.percent = p;
@@ -112,7 +132,7 @@ fn merge_supply(
     snap.supplies.push(Supply {
         description: description.to_owned(),
         kind,
-        color: rule.color.clone(),
+        color: color.cloned(),
         level: Some(percent),
         max: Some(100),
         percent: p,

@@ -73,6 +73,11 @@ pub struct MeterRule {
     /// Ricoh's counter table, whose rows are identified by a counter type).
     #[serde(default)]
     pub select: Option<RowSelect>,
+    /// The value is text (e.g. "1920 INCHES, 4876 CENTIMETERS"): the first
+    /// capture group (or the whole match) is read as a whole number. With
+    /// `oid`, `sum` or `first-of`.
+    #[serde(default)]
+    pub regex: Option<String>,
     #[serde(default = "impressions")]
     pub unit: String,
 }
@@ -230,6 +235,15 @@ pub struct DecoderRule {
     /// What each record of the blob means, by its code (hex, lower case).
     #[serde(default)]
     pub fields: BTreeMap<String, FieldRule>,
+    /// The device is an inkjet when one of these matches (each a text source
+    /// with a `regex`): its `toner` fields are read as `ink` and its
+    /// `laser-only` fields are dropped.
+    #[serde(default)]
+    pub ink_when: Vec<TextSource>,
+    /// The device is a laser when one of these matches, whatever `ink-when`
+    /// says.
+    #[serde(default)]
+    pub laser_when: Vec<TextSource>,
 }
 
 /// The meaning of one decoded value: a meter, or a supply's remaining life.
@@ -252,6 +266,10 @@ pub struct FieldRule {
     pub divisor: Option<u64>,
     #[serde(default)]
     pub unit: Option<String>,
+    /// Only lasers have it (a drum, its counter): dropped on an inkjet
+    /// (`ink-when`).
+    #[serde(default)]
+    pub laser_only: bool,
 }
 
 /// A profile ready to use: its patterns compiled.
@@ -275,11 +293,22 @@ impl LoadedProfile {
             file: file.to_owned(),
             message: e.to_string(),
         })?;
+        let conditions = profile
+            .decoders
+            .iter()
+            .flat_map(|d| d.ink_when.iter().chain(&d.laser_when));
+        if conditions.clone().any(|c| c.regex.is_none()) {
+            return Err(ProfileError::Invalid {
+                file: file.to_owned(),
+                message: "each ink-when / laser-when condition needs a regex".into(),
+            });
+        }
         for source in profile
             .model
             .iter()
             .chain(&profile.serial)
             .chain(&profile.firmware)
+            .chain(conditions)
         {
             let count = [
                 source.oid.is_some(),
@@ -326,6 +355,15 @@ impl LoadedProfile {
             }
         }
         for meter in &profile.meters {
+            if let Some(r) = &meter.regex {
+                if meter.select.is_some() {
+                    return Err(ProfileError::Invalid {
+                        file: file.to_owned(),
+                        message: format!("meter {:?}: regex does not apply to select", meter.name),
+                    });
+                }
+                compile(file, r)?;
+            }
             if let Some(select) = &meter.select
                 && select.key.is_some() != select.keys.is_empty()
             {
@@ -420,6 +458,10 @@ impl LoadedProfile {
         }
         for d in &self.profile.decoders {
             scalars.extend(d.oids.iter().cloned());
+            for c in d.ink_when.iter().chain(&d.laser_when) {
+                scalars.extend(c.oid.clone());
+                columns.extend(c.column.clone());
+            }
         }
         let s = &self.profile.supplies;
         columns.extend(s.part_number_column.clone());
@@ -545,6 +587,34 @@ impl ProfileSet {
     }
 }
 
+/// The text a source names, as read.
+fn raw_text(view: &MibView, snap: &Snapshot, source: &TextSource) -> Option<String> {
+    if let Some(oid) = &source.oid {
+        view.text(oid)
+    } else if let Some(column) = &source.column {
+        view.column(column).find_map(|(_, v)| text(v))
+    } else {
+        match source.field.as_deref() {
+            Some("sys_descr") => snap.sys_descr.clone(),
+            Some("device_descr") => snap.device_descr.clone(),
+            Some("model") => snap.model.clone(),
+            Some("sys_name") => snap.hostname.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether one of `conditions` (sources with a regex) matches.
+fn any_matches(view: &MibView, snap: &Snapshot, conditions: &[TextSource]) -> bool {
+    conditions.iter().any(|c| {
+        let re = c.regex.as_deref().and_then(|r| Regex::new(r).ok());
+        match (re, raw_text(view, snap, c)) {
+            (Some(re), Some(raw)) => re.is_match(&raw),
+            _ => false,
+        }
+    })
+}
+
 /// The first text a list of sources yields.
 fn read_text(
     view: &MibView,
@@ -556,20 +626,9 @@ fn read_text(
         if source.fallback && standard.is_some() {
             continue;
         }
-        let raw = if let Some(oid) = &source.oid {
-            view.text(oid)
-        } else if let Some(column) = &source.column {
-            view.column(column).find_map(|(_, v)| text(v))
-        } else {
-            match source.field.as_deref() {
-                Some("sys_descr") => snap.sys_descr.clone(),
-                Some("device_descr") => snap.device_descr.clone(),
-                Some("model") => snap.model.clone(),
-                Some("sys_name") => snap.hostname.clone(),
-                _ => None,
-            }
+        let Some(raw) = raw_text(view, snap, source) else {
+            continue;
         };
-        let Some(raw) = raw else { continue };
         let found = match &source.regex {
             None => Some(raw),
             Some(pattern) => Regex::new(pattern).ok().and_then(|re| {
@@ -624,10 +683,18 @@ impl LoadedProfile {
             .or_else(|| p.vendor.clone())
             .or_else(|| Some(p.family.clone()));
         for rule in &p.meters {
+            let pattern = rule.regex.as_deref().and_then(|r| Regex::new(r).ok());
+            let read = |oid: &Oid| match &pattern {
+                None => counter(view, oid),
+                Some(re) => view.text(oid).and_then(|t| {
+                    let c = re.captures(&t)?;
+                    c.get(1).or_else(|| c.get(0))?.as_str().trim().parse().ok()
+                }),
+            };
             let found = if let Some(oid) = &rule.oid {
-                counter(view, oid).map(|v| (v, Source::One(oid.to_string())))
+                read(oid).map(|v| (v, Source::One(oid.to_string())))
             } else if !rule.sum.is_empty() {
-                let parts: Option<Vec<u64>> = rule.sum.iter().map(|o| counter(view, o)).collect();
+                let parts: Option<Vec<u64>> = rule.sum.iter().map(&read).collect();
                 parts.map(|parts| {
                     (
                         parts.iter().fold(0u64, |a, b| a.saturating_add(*b)),
@@ -639,7 +706,7 @@ impl LoadedProfile {
             } else {
                 rule.first_of
                     .iter()
-                    .find_map(|o| counter(view, o).map(|v| (v, Source::One(o.to_string()))))
+                    .find_map(|o| read(o).map(|v| (v, Source::One(o.to_string()))))
             };
             if let Some((value, oid)) = found
                 && !snap.meters.iter().any(|m| m.name == rule.name)
@@ -713,7 +780,16 @@ impl LoadedProfile {
             }
         }
         for decoder in &p.decoders {
-            crate::decoders::run(&decoder.name, view, &decoder.oids, &decoder.fields, snap);
+            let inkjet = any_matches(view, snap, &decoder.ink_when)
+                && !any_matches(view, snap, &decoder.laser_when);
+            crate::decoders::run(
+                &decoder.name,
+                view,
+                &decoder.oids,
+                &decoder.fields,
+                inkjet,
+                snap,
+            );
         }
     }
 }
@@ -764,6 +840,96 @@ mod tests {
     }
 
     #[test]
+    fn meters_from_text_with_a_regex() {
+        use printwatch_snmp::{Value, VarBind};
+        let profile = LoadedProfile::parse(
+            "t.toml",
+            r#"
+            name = "t"
+            family = "T"
+            [[meter]]
+            name = "print_length"
+            oid = "1.3.6.1.4.1.99999.1.0"
+            regex = "^\\s*([0-9]+)\\s*INCH"
+            unit = "inches"
+            [[meter]]
+            name = "both"
+            sum = ["1.3.6.1.4.1.99999.1.0", "1.3.6.1.4.1.99999.2.0"]
+            regex = "([0-9]+)"
+            [[meter]]
+            name = "plain"
+            oid = "1.3.6.1.4.1.99999.3.0"
+            "#,
+        )
+        .expect("valid");
+        let o = |s: &str| s.parse::<Oid>().expect("oid");
+        let text = |s: &str| Value::OctetString(s.as_bytes().to_vec());
+        let view = MibView::from_varbinds([
+            VarBind::new(
+                o("1.3.6.1.4.1.99999.1.0"),
+                text("1920 INCHES, 4876 CENTIMETERS"),
+            ),
+            VarBind::new(o("1.3.6.1.4.1.99999.2.0"), Value::Integer(80)),
+            VarBind::new(o("1.3.6.1.4.1.99999.3.0"), text("12 pages")),
+        ]);
+        let mut snap = Snapshot::new("t");
+        profile.apply(&view, &mut snap);
+        assert_eq!(snap.meter("print_length"), Some(1920));
+        assert_eq!(snap.meters[0].unit, "inches");
+        assert_eq!(snap.meter("both"), Some(2000));
+        // Without a regex, text must be a plain number.
+        assert_eq!(snap.meter("plain"), None);
+    }
+
+    #[test]
+    fn decoder_conditions_are_planned_and_laser_wins() {
+        use printwatch_snmp::{Value, VarBind};
+        let profile = LoadedProfile::parse(
+            "t.toml",
+            r#"
+            name = "t"
+            family = "T"
+            [[decoder]]
+            name = "brother_records"
+            oids = ["1.3.6.1.4.1.99999.8.0"]
+            ink-when = [{ field = "sys_descr", regex = "(?i)inkjet" }, { oid = "1.3.6.1.4.1.99999.7.0", regex = "MDL:J" }]
+            laser-when = [{ column = "1.3.6.1.4.1.99999.6", regex = "Laser" }]
+            [decoder.fields]
+            "6f" = { supply = "Black Toner", kind = "toner", color = "black", divisor = 100 }
+            "41" = { supply = "Drum Unit", kind = "drum", divisor = 100, laser-only = true }
+            "#,
+        )
+        .expect("valid");
+        let (scalars, columns) = profile.plan();
+        let o = |s: &str| s.parse::<Oid>().expect("oid");
+        assert!(scalars.contains(&o("1.3.6.1.4.1.99999.7.0")));
+        assert!(columns.iter().any(|(c, _)| *c == o("1.3.6.1.4.1.99999.6")));
+        let blob = Value::OctetString(vec![
+            0x6f, 0x01, 0x04, 0x00, 0x00, 0x13, 0x88, // black 50 %
+            0x41, 0x01, 0x04, 0x00, 0x00, 0x23, 0x28, // drum 90 %
+        ]);
+        let text = |s: &str| Value::OctetString(s.as_bytes().to_vec());
+        let kinds = |extra: Vec<VarBind>| {
+            let mut binds = vec![VarBind::new(o("1.3.6.1.4.1.99999.8.0"), blob.clone())];
+            binds.extend(extra);
+            let mut snap = Snapshot::new("t");
+            profile.apply(&MibView::from_varbinds(binds), &mut snap);
+            snap.supplies
+                .iter()
+                .map(|s| format!("{} {}", s.kind, s.description))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(vec![]), ["toner Black Toner", "drum Drum Unit"]);
+        let ink = VarBind::new(o("1.3.6.1.4.1.99999.7.0"), text("MFG:X;MDL:J100;"));
+        assert_eq!(kinds(vec![ink.clone()]), ["ink Black Ink"]);
+        let laser = VarBind::new(o("1.3.6.1.4.1.99999.6.1"), text("Laser"));
+        assert_eq!(
+            kinds(vec![ink, laser]),
+            ["toner Black Toner", "drum Drum Unit"]
+        );
+    }
+
+    #[test]
     fn broken_profiles_are_refused_with_the_file_named() {
         let cases = [
             ("unknown key", "name = \"x\"\nfamily = \"X\"\ncolour = 1\n"),
@@ -786,6 +952,25 @@ mod tests {
             (
                 "bad oid",
                 "name = \"x\"\nfamily = \"X\"\n[[model]]\noid = \"1.x\"\n",
+            ),
+            (
+                "regex with select",
+                "name = \"x\"\nfamily = \"X\"\n[[meter]]\nname = \"t\"\nregex = \"(\\\\d+)\"\n\
+                 select = { key-column = \"1.3\", key = 1, value-column = \"1.4\" }\n",
+            ),
+            (
+                "bad meter regex",
+                "name = \"x\"\nfamily = \"X\"\n[[meter]]\nname = \"t\"\noid = \"1.3\"\nregex = \"(\"\n",
+            ),
+            (
+                "condition without regex",
+                "name = \"x\"\nfamily = \"X\"\n[[decoder]]\nname = \"brother_records\"\n\
+                 ink-when = [{ field = \"model\" }]\n",
+            ),
+            (
+                "condition with two sources",
+                "name = \"x\"\nfamily = \"X\"\n[[decoder]]\nname = \"brother_records\"\n\
+                 laser-when = [{ field = \"model\", oid = \"1.3\", regex = \"L\" }]\n",
             ),
         ];
         for (what, text) in cases {

@@ -375,3 +375,93 @@ fn brother_inkjet_levels_merge_with_its_ink_supplies() {
     assert_eq!(supply(&snap, "ink", Some("magenta")).percent, Some(67.0));
     assert_eq!(supply(&snap, "ink", Some("yellow")).percent, Some(100.0));
 }
+
+/// A newer inkjet (DCP-J…) without Printer-MIB supplies: the blob's black
+/// record (6f, shared with lasers) is ink, and the drum records are dropped.
+fn newer_inkjet(model_line: &str, extra_1284: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            SYS_OBJECT_ID,
+            Value::ObjectId(oid("1.3.6.1.4.1.2435.2.3.9.1")),
+        ),
+        (
+            IEEE1284,
+            text(&format!(
+                "MFG:Brother;CMD:PJL,HBP,URF;MDL:{model_line};CLS:PRINTER;{extra_1284}"
+            )),
+        ),
+        (SERIAL, text("BRNINKJET0001")),
+        (COUNTERS, Value::OctetString(record(0x00, 880))),
+        (
+            MAINTENANCE,
+            Value::OctetString(
+                [
+                    record(0x11, 880),  // "drum" page count: not on an inkjet
+                    record(0x41, 9300), // "drum" 93 %: not on an inkjet
+                    record(0x6f, 7100), // black 71 %
+                    record(0x70, 3500), // cyan 35 %
+                ]
+                .concat(),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn brother_inkjet_by_model_reads_ink_and_drops_the_drum() {
+    for model in ["DCP-J132W", "MFC-T910DW series", "HL-J6000DW", "MFC-5490CN"] {
+        let snap = snapshot(newer_inkjet(model, ""));
+        assert!(
+            snap.supplies.iter().all(|s| s.kind == "ink"),
+            "{model}: {:?}",
+            snap.supplies
+        );
+        let black = supply(&snap, "ink", Some("black"));
+        assert_eq!(black.description, "Black Ink", "{model}");
+        assert_eq!(black.percent, Some(71.0), "{model}");
+        assert_eq!(supply(&snap, "ink", Some("cyan")).percent, Some(35.0));
+        assert_eq!(meter(&snap, "drum_count"), None, "{model}");
+        assert_eq!(snap.supplies.len(), 2, "{model}: {:?}", snap.supplies);
+    }
+}
+
+#[test]
+fn brother_lasers_keep_toner_and_drum() {
+    // Lasers, including colour lasers whose names end in C…, and an inkjet
+    // pattern overruled by the 1284 ID's "CID:Brother Laser".
+    for (model, extra) in [
+        ("HL-L2350DW series", ""),
+        ("DCP-9020CDW series", ""),
+        ("MFC-9320CW", ""),
+        ("DCP-1618W", ""),
+        ("MFC-J9999X", "CID:Brother Laser Type1;"),
+    ] {
+        let snap = snapshot(newer_inkjet(model, extra));
+        assert_eq!(
+            supply(&snap, "toner", Some("black")).percent,
+            Some(71.0),
+            "{model}"
+        );
+        assert_eq!(
+            supply(&snap, "toner", Some("black")).description,
+            "Black Toner"
+        );
+        assert_eq!(supply(&snap, "drum", None).percent, Some(93.0), "{model}");
+        assert_eq!(meter(&snap, "drum_count"), Some(880), "{model}");
+    }
+}
+
+#[test]
+fn brother_ink_rule_is_fetched_by_the_plan() {
+    let profiles = ProfileSet::embedded().expect("embedded profiles load");
+    let brother = profiles.get("brother").expect("brother profile");
+    let (scalars, _) = brother.plan();
+    assert!(scalars.contains(&oid(IEEE1284)));
+    assert!(
+        brother
+            .profile
+            .decoders
+            .iter()
+            .any(|d| !d.ink_when.is_empty() && !d.laser_when.is_empty())
+    );
+}
