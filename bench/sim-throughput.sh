@@ -50,6 +50,13 @@ fi
 ONE=1.3.6.1.2.1.1.1.0
 SIX=1.3.6.1.2.1.1.1.0,1.3.6.1.2.1.1.2.0,1.3.6.1.2.1.1.3.0,1.3.6.1.2.1.43.11.1.1.6.1.1,1.3.6.1.2.1.43.11.1.1.8.1.1,1.3.6.1.2.1.43.11.1.1.9.1.1
 
+# Other work on the machine skews the numbers: say what there was.
+machine_load() {
+  local builds
+  builds=$(pgrep -c -x 'cargo|rustc|cargo-fuzz|cc|ld|clang' 2>/dev/null || true)
+  echo "load average $(cut -d' ' -f1-3 /proc/loadavg), $builds cargo/rustc/cc/ld processes running"
+}
+LOAD_BEFORE=$(machine_load)
 die() { echo "sim-throughput: $*" >&2; exit 1; }
 build_hint="cargo build --release -p printwatch-cli --bin printwatch -p printwatch-sim --example load"
 [[ -x "$PRINTWATCH" ]] || die "no $PRINTWATCH: build it with '$build_hint'"
@@ -109,6 +116,9 @@ done
 
 echo
 echo "$COUNT agents on $BIND port $PORT; ${DURATION} s per case; $PER_TARGET request(s) in flight per agent; results in $OUT"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+echo "before: $LOAD_BEFORE"
+echo "after:  $(machine_load)"
 echo "CPU seconds are over the measured window (wall ${DURATION} s, 2 cores = $((2 * DURATION)) CPU-s available)"
 echo
 echo "| recording (lines) | start ms | sim RSS idle / loaded MB | client | version | OIDs per GET | answers/s | varbinds/s | timeouts | UDP drops | latency p50 / p99 ms | sim CPU s | sim µs per answer | load gen CPU s |"

@@ -49,6 +49,13 @@ SNMPSIM_PORT=${SNMPSIM_PORT:-16178}
 OUT=${OUT:-$(mktemp -d /tmp/printwatch-bench-walk.XXXXXX)}
 mkdir -p "$OUT"
 
+# Other work on the machine skews the numbers: say what there was.
+machine_load() {
+  local builds
+  builds=$(pgrep -c -x 'cargo|rustc|cargo-fuzz|cc|ld|clang' 2>/dev/null || true)
+  echo "load average $(cut -d' ' -f1-3 /proc/loadavg), $builds cargo/rustc/cc/ld processes running"
+}
+LOAD_BEFORE=$(machine_load)
 die() { echo "snmp-walk: $*" >&2; exit 1; }
 
 # ---- prerequisites
@@ -103,17 +110,22 @@ time_case() { # NAME COMMAND...
 # ---- packets: one run under tcpdump; prints "req_pkts req_bytes resp_pkts resp_bytes"
 capture_case() { # NAME SERVER_ADDR SERVER_PORT COMMAND...
   local name=$1 saddr=$2 sport=$3; shift 3
-  local pcap="$OUT/$name.pcap"
-  # --immediate-mode: without it the last packets can still sit in the capture
-  # buffer when tcpdump is stopped, and are lost.
-  tcpdump -i lo --immediate-mode -U -n -w "$pcap" "udp and host $saddr and port $sport" 2>"$OUT/$name.tcpdump.err" &
-  local tp=$!
-  for _ in $(seq 1 50); do grep -q "listening on" "$OUT/$name.tcpdump.err" 2>/dev/null && break; sleep 0.1; done
-  "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" || die "$name failed: $(cat "$OUT/$name.err")"
-  sleep 1
-  kill -INT $tp; wait $tp 2>/dev/null || true
-  grep -q "^0 packets dropped by kernel" "$OUT/$name.tcpdump.err" \
-    || die "$name: tcpdump lost packets: $(cat "$OUT/$name.tcpdump.err")"
+  local pcap="$OUT/$name.pcap" try
+  for try in 1 2 3 4 5; do
+    # --immediate-mode: without it the last packets can still sit in the
+    # capture buffer when tcpdump is stopped, and are lost. -B: 32 MiB of
+    # buffer, for a busy machine.
+    tcpdump -i lo --immediate-mode -B 32768 -U -n -w "$pcap" "udp and host $saddr and port $sport" \
+      2>"$OUT/$name.tcpdump.err" &
+    local tp=$!
+    for _ in $(seq 1 50); do grep -q "listening on" "$OUT/$name.tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+    "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" || die "$name failed: $(cat "$OUT/$name.err")"
+    sleep 1
+    kill -INT $tp; wait $tp 2>/dev/null || true
+    grep -q "^0 packets dropped by kernel" "$OUT/$name.tcpdump.err" && break
+    echo "snmp-walk: $name: tcpdump dropped packets (try $try): $(grep dropped "$OUT/$name.tcpdump.err")" >&2
+    [[ $try == 5 ]] && die "$name: tcpdump keeps dropping packets; is the machine busy?"
+  done
   # "... IP 127.0.0.1.40000 > 127.77.0.1.16177: UDP, length 47"
   tcpdump -r "$pcap" -n -q 2>/dev/null | awk -v dst="$saddr.$sport:" '
     { len = $NF; if ($5 == dst) { qn++; qb += len } else { rn++; rb += len } }
@@ -167,6 +179,12 @@ cases_for_server() { # SERVER SADDR SPORT COMMUNITY CONTEXT
     run_case "$server" "printwatch-v2c-r$r" printwatch 2c "$r" "$saddr" "$sport" \
       "$PRINTWATCH" walk --community "$community" --max-repetitions "$r" "$target"
   done
+  # The fixed cost of one invocation (process start, one exchange): a walk of
+  # sysDescr alone.
+  run_case "$server" "snmpbulkwalk-v2c-sysdescr" net-snmp 2c "25, sysDescr only" "$saddr" "$sport" \
+    "${NS[@]}" -v2c -c "$community" -Cr25 "$target" .1.3.6.1.2.1.1.1
+  run_case "$server" "printwatch-v2c-sysdescr" printwatch 2c "25, sysDescr only" "$saddr" "$sport" \
+    "$PRINTWATCH" walk --community "$community" "$target" 1.3.6.1.2.1.1.1
   if [[ "$V3" == 1 ]]; then
     run_case "$server" "snmpbulkwalk-v3-r25" net-snmp 3 25 "$saddr" "$sport" \
       "${NS[@]}" "${V3_NS[@]}" "${ctx_ns[@]}" -Cr25 "$target" .1
@@ -213,6 +231,9 @@ done
 # ---- report (markdown); ratios against snmpbulkwalk, same server, version and max-repetitions
 echo
 echo "recording: $REC ($(grep -c . "$REC") lines); results in $OUT"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+echo "before: $LOAD_BEFORE"
+echo "after:  $(machine_load)"
 echo
 echo "| server | client | version | max-rep | objects | requests (pkts / bytes) | responses (pkts / bytes) | wall median ms | client CPU ms | pkts ratio | bytes ratio | wall ratio |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
