@@ -33,15 +33,21 @@ fn address_number(ip: IpAddr) -> u64 {
     }
 }
 
-/// `serial` with its tail rewritten to encode `n`, keeping each character's
-/// class (digit stays digit, upper-case letter stays upper-case), so that the
-/// result looks like a serial of the same vendor. Appends digits if the serial
-/// is too short to hold `n`.
+/// How many trailing characters of a serial carry the address number
+/// (10^6 * 26^2 > 2^24: every address of a /8 fits in most serials).
+const SERIAL_TAIL: usize = 8;
+
+/// `serial` with its tail replaced by `n` written in place, keeping each
+/// character's class (digit stays digit, upper-case letter stays upper-case),
+/// so that the result looks like a serial of the same vendor. The tail has a
+/// fixed width, so two addresses never get one serial, whatever the serials
+/// they started from; digits are appended if the serial is too short.
 pub fn rewrite_serial(serial: &str, n: u64) -> String {
     let mut chars: Vec<char> = serial.chars().collect();
     let mut rest = n;
+    let mut written = 0;
     for c in chars.iter_mut().rev() {
-        if rest == 0 {
+        if written == SERIAL_TAIL {
             break;
         }
         let (base, radix) = match *c {
@@ -50,8 +56,9 @@ pub fn rewrite_serial(serial: &str, n: u64) -> String {
             'a'..='z' => ('a', 26),
             _ => continue,
         };
-        let digit = (u64::from(*c as u32 - base as u32) + rest % radix) % radix;
+        let digit = rest % radix;
         rest /= radix;
+        written += 1;
         *c = char::from_u32(base as u32 + digit as u32).unwrap_or(*c);
     }
     let mut out: String = chars.into_iter().collect();
@@ -220,10 +227,17 @@ mod tests {
         let b = rewrite_serial("CNB1K23456", 2);
         assert_ne!(a, b);
         assert_eq!(a.len(), 10);
-        assert!(a.starts_with("CNB1K"));
-        assert_eq!(rewrite_serial("AB", 0), "AB");
+        assert!(a.starts_with("CN"));
+        assert_eq!(a, "CNA0A00001");
         // Too short to hold the number: digits appended, still unique.
         assert_ne!(rewrite_serial("A", 1000), rewrite_serial("A", 1001));
+        // Two serials of one family that differ only in their tails (seen in
+        // a fleet: KY10000005 and KY10000021) never meet.
+        let mut seen = std::collections::HashSet::new();
+        for n in 1..3000u64 {
+            assert!(seen.insert(rewrite_serial("KY10000005", n)));
+            assert!(seen.insert(rewrite_serial("KY10000021", n + 3000)));
+        }
     }
 
     #[test]
