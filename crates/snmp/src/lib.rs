@@ -7,6 +7,8 @@
 //!   one shared UDP socket, on top of async-snmp.
 //! - [`snmprec`]: the snmprec recording format, read and written.
 //! - [`target`]: parsing of `HOST`, `HOST:PORT` and `[IPv6]:PORT`.
+//! - [`sweep`]: one small v1/v2c request to each of many addresses, with a
+//!   few bytes of state per request in flight (discovery).
 
 mod client;
 pub mod credentials;
@@ -16,6 +18,7 @@ mod error;
 pub mod fuzzing;
 mod oid;
 pub mod snmprec;
+pub mod sweep;
 pub mod table;
 pub mod target;
 mod value;

@@ -21,8 +21,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use printwatch_printer::{CollectError, ProfileSet, Snapshot, collect};
+use printwatch_snmp::credentials::CommunityVersion;
+use printwatch_snmp::sweep::{SweepAnswer, SweepOptions, SweepRequest, sweep};
 use printwatch_snmp::{Credentials, Oid, Poller, SnmpEngine, SnmpError, SnmpOptions};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use targets::{Target, TargetError};
@@ -113,19 +115,33 @@ fn is_in(vb: &printwatch_snmp::VarBind, root: &[u32]) -> bool {
     !vb.value.is_exception() && vb.oid.arcs().starts_with(root)
 }
 
-async fn probe(engine: &SnmpEngine, address: SocketAddr, options: &ScanOptions) -> Probe {
+/// Whether a probe's answer shows a printer.
+fn shows_printer(answer: &[printwatch_snmp::VarBind]) -> bool {
+    answer
+        .iter()
+        .any(|vb| is_in(vb, PROBE[2]) || is_in(vb, PROBE[3]))
+}
+
+/// The probe with a full client, for the credential sets the sweeper cannot
+/// use (SNMPv3), in order.
+async fn probe_with_client(
+    engine: &SnmpEngine,
+    address: SocketAddr,
+    options: &ScanOptions,
+    sets: &[usize],
+) -> Probe {
     let oids: Vec<Oid> = PROBE.iter().map(|a| Oid::from(*a)).collect();
     let mut refused = None;
-    for (index, credentials) in options.credentials.iter().enumerate() {
+    for &index in sets {
+        let Some(credentials) = options.credentials.get(index) else {
+            continue;
+        };
         let Ok(session) = engine.session(address, credentials, &options.snmp).await else {
             continue;
         };
         match session.get_next_many(&oids).await {
             Ok(answer) => {
-                let printer = answer
-                    .iter()
-                    .any(|vb| is_in(vb, PROBE[2]) || is_in(vb, PROBE[3]));
-                return if printer {
+                return if shows_printer(&answer) {
                     Probe::Printer(index)
                 } else {
                     Probe::NotPrinter
@@ -150,6 +166,171 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     }
 }
 
+/// Probes every address and sends one `Event::Probed` for each (unless
+/// stopped). Community credential sets are tried in order through the
+/// sweeper; the SNMPv3 sets, for the addresses no community answered.
+async fn probe_all(
+    addresses: Arc<Vec<IpAddr>>,
+    engine: Arc<SnmpEngine>,
+    options: Arc<ScanOptions>,
+    events: mpsc::UnboundedSender<Event>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let communities: Vec<(usize, CommunityVersion, Vec<u8>)> = options
+        .credentials
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match c {
+            Credentials::Community { version, community } => {
+                Some((i, *version, community.expose().as_bytes().to_vec()))
+            }
+            Credentials::Usm(_) => None,
+        })
+        .collect();
+    let v3_sets: Vec<usize> = options
+        .credentials
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c, Credentials::Usm(_)))
+        .map(|(i, _)| i)
+        .collect();
+    let mut clients = JoinSet::new();
+    let client_probe = |clients: &mut JoinSet<()>, ip: IpAddr| {
+        let (engine, options, events, sets) = (
+            engine.clone(),
+            options.clone(),
+            events.clone(),
+            v3_sets.clone(),
+        );
+        clients.spawn(async move {
+            let address = SocketAddr::new(ip, options.port);
+            let outcome = probe_with_client(&engine, address, &options, &sets).await;
+            let _ = events.send(Event::Probed(ip, outcome));
+        });
+    };
+    if communities.is_empty() {
+        // SNMPv3 only: every address by a client, paced.
+        let period = Duration::from_secs_f64(1.0 / f64::from(options.rate.max(1)));
+        let start = tokio::time::Instant::now();
+        for (i, ip) in addresses.iter().enumerate() {
+            tokio::select! {
+                () = tokio::time::sleep_until(start + period.mul_f64(i as f64)) => {}
+                () = stopped(&mut stop) => break,
+            }
+            while clients.try_join_next().is_some() {}
+            client_probe(&mut clients, *ip);
+        }
+        while clients.join_next().await.is_some() {}
+        return;
+    }
+    let oids: Arc<[Oid]> = PROBE.iter().map(|a| Oid::from(*a)).collect();
+    let (requests, request_rx) = mpsc::channel::<SweepRequest>(1024);
+    let (answer_tx, mut answers) = mpsc::unbounded_channel::<SweepAnswer>();
+    let sweeper = tokio::spawn(sweep(
+        request_rx,
+        answer_tx,
+        SweepOptions {
+            rate: options.rate,
+            timeout: options.snmp.timeout,
+            retries: options.snmp.retries,
+        },
+    ));
+    // tag = address index × 256 + position in `communities`.
+    let request = |index: usize, position: usize| -> Option<SweepRequest> {
+        let (_, version, community) = communities.get(position)?;
+        Some(SweepRequest {
+            target: SocketAddr::new(*addresses.get(index)?, options.port),
+            version: *version,
+            community: community.clone(),
+            oids: oids.clone(),
+            tag: (index as u64) << 8 | position as u64,
+        })
+    };
+    let total = addresses.len();
+    let mut fed = 0usize;
+    let mut resolved = 0usize;
+    let mut requests = Some(requests);
+    while resolved < total {
+        tokio::select! {
+            biased;
+            () = stopped(&mut stop) => break,
+            answer = answers.recv() => {
+                let Some(answer) = answer else { break };
+                let (tag, outcome) = match answer {
+                    SweepAnswer::Answer { tag, error_status, .. } if error_status != 0 => {
+                        // An error (SNMPv1's noSuchName past the end of a
+                        // MIB fails the whole PDU): the device is there; the
+                        // client asks object by object.
+                        let index = (tag >> 8) as usize;
+                        let set = communities.get((tag & 0xff) as usize).map_or(0, |c| c.0);
+                        if let Some(ip) = addresses.get(index).copied() {
+                            resolved += 1;
+                            let (engine, options, events) =
+                                (engine.clone(), options.clone(), events.clone());
+                            clients.spawn(async move {
+                                let address = SocketAddr::new(ip, options.port);
+                                let outcome =
+                                    probe_with_client(&engine, address, &options, &[set]).await;
+                                let _ = events.send(Event::Probed(ip, outcome));
+                            });
+                        }
+                        continue;
+                    }
+                    SweepAnswer::Answer { tag, varbinds, .. } => {
+                        let set = communities.get((tag & 0xff) as usize).map_or(0, |c| c.0);
+                        let outcome = if shows_printer(&varbinds) {
+                            Probe::Printer(set)
+                        } else {
+                            Probe::NotPrinter
+                        };
+                        (tag, Some(outcome))
+                    }
+                    SweepAnswer::Silent { tag } => (tag, None),
+                };
+                let index = (tag >> 8) as usize;
+                let Some(ip) = addresses.get(index).copied() else { continue };
+                match outcome {
+                    Some(outcome) => {
+                        resolved += 1;
+                        let _ = events.send(Event::Probed(ip, outcome));
+                    }
+                    None => {
+                        let next = (tag & 0xff) as usize + 1;
+                        match (request(index, next), &requests) {
+                            (Some(r), Some(tx)) => {
+                                let _ = tx.send(r).await;
+                            }
+                            _ if !v3_sets.is_empty() => {
+                                resolved += 1;
+                                client_probe(&mut clients, ip);
+                            }
+                            _ => {
+                                resolved += 1;
+                                let _ = events.send(Event::Probed(ip, Probe::NoAnswer));
+                            }
+                        }
+                    }
+                }
+            }
+            sent = async {
+                match (&requests, request(fed, 0)) {
+                    (Some(tx), Some(r)) => tx.send(r).await.is_ok(),
+                    _ => std::future::pending().await,
+                }
+            }, if fed < total => {
+                if sent {
+                    fed += 1;
+                }
+            }
+        }
+        while clients.try_join_next().is_some() {}
+    }
+    // Nothing more to ask: let the sweeper finish what is in flight.
+    requests.take();
+    sweeper.abort();
+    while clients.join_next().await.is_some() {}
+}
+
 enum Event {
     Probed(IpAddr, Probe),
     Collected(IpAddr, usize, Box<Result<Snapshot, CollectError>>),
@@ -169,35 +350,28 @@ pub async fn scan(
     let engine = Arc::new(SnmpEngine::new(None));
     let options = Arc::new(options);
     let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
-    let mut tasks = JoinSet::new();
 
-    // Phase 1: probes, paced.
-    let pacer = {
-        let (engine, options, events) = (engine.clone(), options.clone(), events.clone());
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let mut probes = JoinSet::new();
-            let period = Duration::from_secs_f64(1.0 / f64::from(options.rate.max(1)));
-            let start = tokio::time::Instant::now();
-            for (i, ip) in addresses.into_iter().enumerate() {
-                let due = start + period.mul_f64(i as f64);
-                tokio::select! {
-                    () = tokio::time::sleep_until(due) => {}
-                    () = stopped(&mut stop) => break,
-                }
-                while probes.try_join_next().is_some() {}
-                let (engine, options, events) = (engine.clone(), options.clone(), events.clone());
-                probes.spawn(async move {
-                    let outcome = probe(&engine, SocketAddr::new(ip, options.port), &options).await;
-                    let _ = events.send(Event::Probed(ip, outcome));
-                });
-            }
-            while probes.join_next().await.is_some() {}
-        })
-    };
+    // Phase 1: probes, paced, community sets by the sweeper (a few bytes
+    // per probe in flight), SNMPv3 sets by a client for what stays silent.
+    let addresses = Arc::new(addresses);
+    let pacer = tokio::spawn(probe_all(
+        addresses.clone(),
+        engine.clone(),
+        options.clone(),
+        events.clone(),
+        stop.clone(),
+    ));
 
     // Phase 2: collections, as printers are found.
-    let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut collector = Collector {
+        engine: engine.clone(),
+        options: options.clone(),
+        profiles: profiles.clone(),
+        events: events.clone(),
+        tasks: JoinSet::new(),
+        running: 0,
+        waiting: Default::default(),
+    };
     let mut report = ScanReport::default();
     let mut snapshots: Vec<(IpAddr, usize, Snapshot)> = Vec::new();
     let mut pending = 0usize;
@@ -217,34 +391,28 @@ pub async fn scan(
                 pacer = None;
                 // Every probe has sent its event by now; drain what is queued.
                 while let Ok(event) = inbox.try_recv() {
-                    handle(event, &mut report, &mut snapshots, &mut pending, &mut tasks, &engine, &options, &profiles, &progress, &permits, &events);
+                    handle(event, &mut report, &mut snapshots, &mut pending, &mut collector, &progress);
                 }
                 pacing_done = true;
             }
             Some(event) = inbox.recv() => {
-                handle(event, &mut report, &mut snapshots, &mut pending, &mut tasks, &engine, &options, &profiles, &progress, &permits, &events);
+                handle(event, &mut report, &mut snapshots, &mut pending, &mut collector, &progress);
             }
         }
     }
-    tasks.abort_all();
+    collector.tasks.abort_all();
     report.devices = merge(snapshots);
     report.elapsed = started.elapsed();
     report
 }
 
-#[allow(clippy::too_many_arguments)]
 fn handle(
     event: Event,
     report: &mut ScanReport,
     snapshots: &mut Vec<(IpAddr, usize, Snapshot)>,
     pending: &mut usize,
-    tasks: &mut JoinSet<()>,
-    engine: &Arc<SnmpEngine>,
-    options: &Arc<ScanOptions>,
-    profiles: &Arc<ProfileSet>,
-    progress: &Arc<ScanProgress>,
-    permits: &Arc<Semaphore>,
-    events: &mpsc::UnboundedSender<Event>,
+    collector: &mut Collector,
+    progress: &ScanProgress,
 ) {
     match event {
         Event::Probed(ip, outcome) => {
@@ -261,31 +429,13 @@ fn handle(
                 Probe::Printer(credential) => {
                     progress.printers.fetch_add(1, Ordering::Relaxed);
                     *pending += 1;
-                    let (engine, options, profiles, permits, events) = (
-                        engine.clone(),
-                        options.clone(),
-                        profiles.clone(),
-                        permits.clone(),
-                        events.clone(),
-                    );
-                    tasks.spawn(async move {
-                        let _permit = permits.acquire_owned().await;
-                        let address = SocketAddr::new(ip, options.port);
-                        let target = address.to_string();
-                        let result = match engine
-                            .session(address, &options.credentials[credential], &options.snmp)
-                            .await
-                        {
-                            Ok(session) => collect(&session, &target, &profiles).await,
-                            Err(e) => Err(CollectError::Snmp(e)),
-                        };
-                        let _ = events.send(Event::Collected(ip, credential, Box::new(result)));
-                    });
+                    collector.found(ip, credential);
                 }
             }
         }
         Event::Collected(ip, credential, result) => {
             *pending -= 1;
+            collector.finished();
             progress.collected.fetch_add(1, Ordering::Relaxed);
             match *result {
                 Ok(snapshot) => snapshots.push((ip, credential, snapshot)),
@@ -298,6 +448,62 @@ fn handle(
                         .insert(ip, Failure::Collection(e.to_string()));
                 }
             }
+        }
+    }
+}
+
+/// Collections, at most `concurrency` at a time: a printer found while all
+/// are busy waits as an address, not as a task.
+struct Collector {
+    engine: Arc<SnmpEngine>,
+    options: Arc<ScanOptions>,
+    profiles: Arc<ProfileSet>,
+    events: mpsc::UnboundedSender<Event>,
+    tasks: JoinSet<()>,
+    running: usize,
+    waiting: std::collections::VecDeque<(IpAddr, usize)>,
+}
+
+impl Collector {
+    fn found(&mut self, ip: IpAddr, credential: usize) {
+        self.waiting.push_back((ip, credential));
+        self.start();
+    }
+
+    fn finished(&mut self) {
+        self.running = self.running.saturating_sub(1);
+        self.start();
+    }
+
+    fn start(&mut self) {
+        while self.tasks.try_join_next().is_some() {}
+        while self.running < self.options.concurrency.max(1) {
+            let Some((ip, credential)) = self.waiting.pop_front() else {
+                return;
+            };
+            self.running += 1;
+            let (engine, options, profiles, events) = (
+                self.engine.clone(),
+                self.options.clone(),
+                self.profiles.clone(),
+                self.events.clone(),
+            );
+            self.tasks.spawn(async move {
+                let address = SocketAddr::new(ip, options.port);
+                let target = address.to_string();
+                let result = match options.credentials.get(credential) {
+                    Some(credentials) => {
+                        match engine.session(address, credentials, &options.snmp).await {
+                            Ok(session) => collect(&session, &target, &profiles).await,
+                            Err(e) => Err(CollectError::Snmp(e)),
+                        }
+                    }
+                    None => Err(CollectError::Snmp(SnmpError::Config(
+                        "no such credential set".into(),
+                    ))),
+                };
+                let _ = events.send(Event::Collected(ip, credential, Box::new(result)));
+            });
         }
     }
 }
