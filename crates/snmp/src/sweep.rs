@@ -5,7 +5,8 @@
 //!
 //! The caller feeds requests through a channel and gets one answer per
 //! request: what the agent said, or that it never did (after the retries).
-//! Sends, first tries and retries alike, are paced at `rate` per second.
+//! First tries are paced at `rate` per second; a retry goes out when its
+//! timeout falls due, so retries keep the pace of the tries they repeat.
 //! SNMPv3 needs the full client (engine discovery, keys): see `Session`.
 
 use std::collections::{HashMap, VecDeque};
@@ -107,8 +108,14 @@ pub async fn sweep(
                     deadlines.pop_front();
                     let Some(p) = pending.get_mut(&id) else { continue }; // answered
                     if p.tries_left > 0 {
+                        // Retries go out as their timeouts fall due: they
+                        // keep the pace the first tries were sent at.
                         p.tries_left -= 1;
-                        queue.push_back(id);
+                        let socket = if p.request.target.is_ipv4() { Some(&v4) } else { v6.as_ref() };
+                        if let (Some(socket), Some(bytes)) = (socket, encode(&p.request, id)) {
+                            let _ = socket.send_to(&bytes, p.request.target).await;
+                        }
+                        deadlines.push_back((Instant::now() + options.timeout, id));
                     } else if let Some(p) = pending.remove(&id) {
                         let _ = answers.send(SweepAnswer::Silent { tag: p.request.tag });
                     }
