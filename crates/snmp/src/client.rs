@@ -121,6 +121,10 @@ impl SnmpEngine {
             UdpTransport::builder()
                 .bind(bind)
                 .receive_capacity(async_snmp::MAX_UDP_PAYLOAD)
+                // One socket carries thousands of targets: the OS default
+                // (~208 KiB) overflows under load and answers are lost
+                // (seen as timeouts). The kernel caps this at rmem_max.
+                .recv_buffer_size(4 * 1024 * 1024)
                 .build()
                 .await
                 .map_err(|e| SnmpError::Network {

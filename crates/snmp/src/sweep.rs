@@ -69,9 +69,9 @@ pub async fn sweep(
     options: SweepOptions,
 ) -> Result<(), SnmpError> {
     let bind_err = |e: std::io::Error| SnmpError::Config(format!("cannot open a UDP socket: {e}"));
-    let v4 = UdpSocket::bind("0.0.0.0:0").await.map_err(bind_err)?;
+    let v4 = bind("0.0.0.0:0").map_err(bind_err)?;
     // IPv6 is optional: a machine without it still sweeps IPv4.
-    let v6 = UdpSocket::bind("[::]:0").await.ok();
+    let v6 = bind("[::]:0").ok();
     let period = Duration::from_secs_f64(1.0 / f64::from(options.rate.max(1)));
     let mut queue: VecDeque<i32> = VecDeque::new(); // ids waiting to be sent
     let mut pending: HashMap<i32, Pending> = HashMap::new();
@@ -166,6 +166,23 @@ pub async fn sweep(
             }
         }
     }
+}
+
+/// A UDP socket with a receive buffer for bursts of answers (the OS default
+/// of ~208 KiB overflows; the kernel caps the size at rmem_max).
+fn bind(address: &str) -> std::io::Result<UdpSocket> {
+    let address: SocketAddr = address
+        .parse()
+        .map_err(|_| std::io::Error::other("bad bind address"))?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    let _ = socket.set_recv_buffer_size(4 * 1024 * 1024);
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 fn encode(request: &SweepRequest, id: i32) -> Option<Bytes> {
