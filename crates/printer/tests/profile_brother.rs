@@ -2,25 +2,11 @@
 //! identity objects and the brInfoCounter / brInfoMaintenance blobs, built
 //! record by record.
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn view(objects: Vec<(&str, Value)>) -> MibView {
-    MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)))
-}
-
-fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    read_snapshot("192.0.2.20", &view(objects), &profiles)
-}
+use printwatch_printer::{ProfileSet, Snapshot};
+use printwatch_snmp::Value;
+use support::*;
 
 /// One 7-octet record: code, type 01, length 04, big-endian value.
 fn record(code: u8, value: u32) -> Vec<u8> {
@@ -29,8 +15,6 @@ fn record(code: u8, value: u32) -> Vec<u8> {
     r
 }
 
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
 const IEEE1284: &str = "1.3.6.1.4.1.2435.2.3.9.1.1.7.0";
 const SERIAL: &str = "1.3.6.1.4.1.2435.2.3.9.4.2.1.5.5.1.0";
 const MAINTENANCE: &str = "1.3.6.1.4.1.2435.2.3.9.4.2.1.5.5.8.0";

@@ -1,58 +1,10 @@
 //! The Canon profile (canon.toml) on fixtures of our own: CANON-MIB identity,
 //! the soft-counter table indexed by counter code, hostile values.
-#![allow(dead_code)] // fixture helpers shared by the profile tests
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn snapshot(objects: &[(&str, Value)]) -> Snapshot {
-    let view = MibView::from_varbinds(objects.iter().map(|(o, v)| VarBind::new(oid(o), v.clone())));
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    read_snapshot("test", &view, &profiles)
-}
-
-fn meter(snap: &Snapshot, name: &str) -> (u64, Source) {
-    let m = snap
-        .meters
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no meter {name}: {:?}", snap.meters));
-    (m.value, m.oid.clone())
-}
-
-fn one(o: &str) -> Source {
-    Source::One(o.to_owned())
-}
-
-fn sum(oids: &[&str]) -> Source {
-    Source::Sum(oids.iter().map(|o| (*o).to_owned()).collect())
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer_device() -> (&'static str, Value) {
-    (
-        HR_DEVICE_TYPE_1,
-        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
-    )
-}
-
-fn object_id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const PRODUCT_NAME: &str = "1.3.6.1.4.1.1602.1.1.1.1.0";
 const PRODUCT_VERSION: &str = "1.3.6.1.4.1.1602.1.1.1.4.0";
@@ -86,7 +38,7 @@ fn an_ir_advance_with_its_soft_counters() {
         printer_device(),
         (HR_DEVICE_DESCR_1, text("Canon iR-ADV C5535")),
         (PRT_SERIAL_1, text("2RF01234")),
-        (MARKER_LIFE, Value::Counter32(10_000)),
+        (MARKER_LIFE_1, Value::Counter32(10_000)),
         (PRODUCT_NAME, text("iR-ADV C5535")),
         (PRODUCT_VERSION, text("65.03")),
         (SERVICE_SERIAL, text("ZZZ99999")),
@@ -128,7 +80,7 @@ fn an_lbp_without_counters_and_a_mono_total_from_parts() {
         (SYS_DESCR, text("Canon LBP6670 /P")),
         printer_device(),
         (HR_DEVICE_DESCR_1, text("Canon LBP6670")),
-        (MARKER_LIFE, Value::Counter32(321)),
+        (MARKER_LIFE_1, Value::Counter32(321)),
         (SERVICE_SERIAL, text("MKRA000001")),
         (counter(112), Value::Counter32(20)),
         (counter(113), Value::Counter32(301)),
@@ -140,7 +92,7 @@ fn an_lbp_without_counters_and_a_mono_total_from_parts() {
         meter(&snap, "total_mono"),
         (321, sum(&[counter(112), counter(113)]))
     );
-    assert_eq!(meter(&snap, "total"), (321, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "total"), (321, one(MARKER_LIFE_1)));
 }
 
 #[test]
@@ -149,7 +101,7 @@ fn hostile_values_give_no_bogus_meter() {
         (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.1602.4.7")),
         (SYS_DESCR, Value::OctetString(b"Canon \x80\x81 /P".to_vec())),
         printer_device(),
-        (MARKER_LIFE, Value::Counter32(77)),
+        (MARKER_LIFE_1, Value::Counter32(77)),
         (PRODUCT_NAME, Value::OctetString(vec![0x00, 0x41])),
         (counter(101), Value::OctetString(vec![0xba, 0xad])),
         (counter(108), Value::Integer(-1)),
@@ -157,7 +109,7 @@ fn hostile_values_give_no_bogus_meter() {
         (counter(301), Value::Counter64(u64::MAX)),
     ]);
     assert_eq!(snap.family.as_deref(), Some("Canon"));
-    assert_eq!(meter(&snap, "total"), (77, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "total"), (77, one(MARKER_LIFE_1)));
     // 122 without 123 makes no colour total.
     for name in ["total_mono", "total_color", "print"] {
         assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);

@@ -1,37 +1,10 @@
 //! The Dell profile (profiles/dell.toml) on fixtures of our own: Dell printers
 //! built by Lexmark and by Fuji Xerox.
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
-
-fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    let view = MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)));
-    read_snapshot("192.0.2.30", &view, &profiles)
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE_1: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer() -> Value {
-    id("1.3.6.1.2.1.25.3.1.5")
-}
+use printwatch_snmp::Value;
+use support::*;
 
 #[test]
 fn dell_lexmark_built_with_dell_object_id() {
@@ -42,7 +15,10 @@ fn dell_lexmark_built_with_dell_object_id() {
             SYS_DESCR,
             text("Dell B3460dn Laser Printer version NH5.CY.N543 kernel 3.0.0 All-N-1"),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.674.10898.100.2.1.2.1.2.1")),
+        (
+            SYS_OBJECT_ID,
+            object_id("1.3.6.1.4.1.674.10898.100.2.1.2.1.2.1"),
+        ),
         (HR_DEVICE_TYPE_1, printer()),
         (HR_DEVICE_DESCR_1, text("Dell B3460dn Laser Printer")),
         ("1.3.6.1.4.1.641.6.2.3.1.5.1", text("7016ABC1234")),
@@ -67,7 +43,10 @@ fn dell_fuji_xerox_built_from_sysdescr() {
             SYS_DESCR,
             text("Dell MFP Laser 3115cn; Net 9.26, Controller 200709110910, Engine 05.09.00"),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.674.10898.10.52.1094473223")),
+        (
+            SYS_OBJECT_ID,
+            object_id("1.3.6.1.4.1.674.10898.10.52.1094473223"),
+        ),
         (PRT_SERIAL_1, text("CN0ABC123")),
     ]);
     assert_eq!(snap.vendor.as_deref(), Some("Dell"));
@@ -89,7 +68,7 @@ fn dell_hostile_values_stay_sane() {
             SYS_DESCR,
             Value::OctetString(b"Dell \xff\xfe version".to_vec()),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.674.10898")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.674.10898")),
         (HR_DEVICE_DESCR_1, Value::Integer(0)),
         (
             "1.3.6.1.4.1.641.6.4.2.1.1.2.1.1",
@@ -111,7 +90,10 @@ fn dell_lexmark_built_scan_rows_give_no_scan_meter() {
             SYS_DESCR,
             text("Dell B3465dnf Laser MFP version NH5.CY.N543 kernel 3.0.0 All-N-1"),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.674.10898.100.2.1.2.1.2.1")),
+        (
+            SYS_OBJECT_ID,
+            object_id("1.3.6.1.4.1.674.10898.100.2.1.2.1.2.1"),
+        ),
         ("1.3.6.1.4.1.641.6.4.3.1.1.2.1.1", Value::Integer(3)),
         ("1.3.6.1.4.1.641.6.4.3.1.1.4.1.1", Value::Counter32(90)),
         ("1.3.6.1.4.1.641.6.4.3.1.1.2.1.2", Value::Integer(3)),

@@ -1,37 +1,10 @@
 //! The Epson profile (profiles/epson.toml) on fixtures of our own: the EPSON
 //! private identity objects, and ink supplies with their part numbers.
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
-
-fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    let view = MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)));
-    read_snapshot("192.0.2.30", &view, &profiles)
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE_1: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer() -> Value {
-    id("1.3.6.1.2.1.25.3.1.5")
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const EPSON: &str = "1.3.6.1.4.1.1248.1.2.2";
 
@@ -58,7 +31,7 @@ fn workforce() -> Vec<(String, Value)> {
         ),
         (
             SYS_OBJECT_ID.into(),
-            id("1.3.6.1.4.1.1248.1.1.2.1.3.5.69.69.80.83.50"),
+            object_id("1.3.6.1.4.1.1248.1.1.2.1.3.5.69.69.80.83.50"),
         ),
         (HR_DEVICE_TYPE_1.into(), printer()),
         (HR_DEVICE_DESCR_1.into(), text("EPSON WF-C5890 Series")),
@@ -76,13 +49,6 @@ fn workforce() -> Vec<(String, Value)> {
     objects.extend(supply(2, "Cyan Ink Supply Unit T9442/T9452", 7));
     objects.extend(supply(3, "Magenta Ink Cartridge SJIC36P-M", 90));
     objects
-}
-
-fn owned(objects: &[(String, Value)]) -> Vec<(&str, Value)> {
-    objects
-        .iter()
-        .map(|(o, v)| (o.as_str(), v.clone()))
-        .collect()
 }
 
 #[test]
@@ -119,7 +85,7 @@ fn epson_without_private_objects_falls_back_to_host_resources() {
         (SYS_DESCR, text("EPSON Built-in")),
         (
             SYS_OBJECT_ID,
-            id("1.3.6.1.4.1.1248.1.1.2.1.3.5.69.69.80.83.50"),
+            object_id("1.3.6.1.4.1.1248.1.1.2.1.3.5.69.69.80.83.50"),
         ),
         (HR_DEVICE_TYPE_1, printer()),
         (HR_DEVICE_DESCR_1, text("EPSON WF-C5790BA")),
@@ -137,7 +103,7 @@ fn epson_hostile_values_stay_sane() {
             SYS_DESCR.to_owned(),
             Value::OctetString(b"EPSON \x80\x81".to_vec()),
         ),
-        (SYS_OBJECT_ID.to_owned(), id("1.3.6.1.4.1.1248")),
+        (SYS_OBJECT_ID.to_owned(), object_id("1.3.6.1.4.1.1248")),
         (ep("1.1.1.2.1"), Value::Integer(-1)),
         (ep("1.1.1.5.1"), Value::OctetString(vec![0; 10])),
         (ep("2.1.1.2.1.1"), Value::EndOfMibView),

@@ -1,58 +1,10 @@
 //! The Fujifilm / Fuji Xerox profile (fujifilm.toml) on fixtures of our own:
 //! "FUJI XEROX" is Fujifilm's family, not Xerox's; XCMI counters.
-#![allow(dead_code)] // fixture helpers shared by the profile tests
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn snapshot(objects: &[(&str, Value)]) -> Snapshot {
-    let view = MibView::from_varbinds(objects.iter().map(|(o, v)| VarBind::new(oid(o), v.clone())));
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    read_snapshot("test", &view, &profiles)
-}
-
-fn meter(snap: &Snapshot, name: &str) -> (u64, Source) {
-    let m = snap
-        .meters
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no meter {name}: {:?}", snap.meters));
-    (m.value, m.oid.clone())
-}
-
-fn one(o: &str) -> Source {
-    Source::One(o.to_owned())
-}
-
-fn sum(oids: &[&str]) -> Source {
-    Source::Sum(oids.iter().map(|o| (*o).to_owned()).collect())
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer_device() -> (&'static str, Value) {
-    (
-        HR_DEVICE_TYPE_1,
-        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
-    )
-}
-
-fn object_id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const TOTAL: &str = "1.3.6.1.4.1.253.8.53.13.2.1.6.1.20.1";
 const COLOUR: &str = "1.3.6.1.4.1.253.8.53.13.2.1.6.1.20.33";
@@ -71,7 +23,7 @@ fn fuji_xerox_docuprint_is_fujifilm_not_xerox() {
         ),
         printer_device(),
         (PRT_SERIAL_1, text("391234")),
-        (MARKER_LIFE, Value::Counter32(2_000)),
+        (MARKER_LIFE_1, Value::Counter32(2_000)),
         (TOTAL, Value::Counter32(2_000)),
         (COLOUR, Value::Counter32(800)),
         (BLACK, Value::Counter32(1_200)),
@@ -97,13 +49,13 @@ fn fujifilm_apeos_from_sys_descr() {
         (SYS_DESCR, text("FUJIFILM Apeos C2360")),
         printer_device(),
         (PRT_SERIAL_1, text("TC100000000001")),
-        (MARKER_LIFE, Value::Counter32(10)),
+        (MARKER_LIFE_1, Value::Counter32(10)),
     ]);
     assert_eq!(snap.vendor.as_deref(), Some("Fujifilm"));
     assert_eq!(snap.family.as_deref(), Some("Fujifilm"));
     assert_eq!(snap.model.as_deref(), Some("Apeos C2360"));
     assert_eq!(snap.serial.as_deref(), Some("TC100000000001"));
-    assert_eq!(meter(&snap, "total"), (10, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "total"), (10, one(MARKER_LIFE_1)));
 }
 
 #[test]
@@ -112,13 +64,13 @@ fn hostile_values_give_no_bogus_meter() {
         (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.297.1.11.93.1.1")),
         (SYS_DESCR, Value::OctetString(vec![0xff, 0xfe, 0xfd])),
         printer_device(),
-        (MARKER_LIFE, Value::Counter32(3)),
+        (MARKER_LIFE_1, Value::Counter32(3)),
         (TOTAL, text("lots")),
         (COLOUR, Value::Integer(-2)),
         (BLACK, Value::Null),
     ]);
     assert_eq!(snap.family.as_deref(), Some("Fujifilm"));
-    assert_eq!(meter(&snap, "total"), (3, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "total"), (3, one(MARKER_LIFE_1)));
     assert!(snap.meter("total_color").is_none());
     assert!(snap.meter("total_mono").is_none());
 }

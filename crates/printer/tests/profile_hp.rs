@@ -1,36 +1,10 @@
 //! The HP profile (profiles/hp.toml) on fixtures of our own, written from
 //! HP-LASERJET-COMMON-MIB.
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
-
-fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    let view = MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)));
-    read_snapshot("192.0.2.30", &view, &profiles)
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const MARKER_LIFE_1: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer() -> Value {
-    id("1.3.6.1.2.1.25.3.1.5")
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const HP: &str = "1.3.6.1.4.1.11.2.3.9.4.2.1";
 
@@ -46,7 +20,7 @@ fn colour_mfp() -> Vec<(String, Value)> {
                 "HP ETHERNET MULTI-ENVIRONMENT,ROM none,JETDIRECT,JD153,EEPROM JSI24090012,CIDATE 02/05/2024",
             ),
         ),
-        (SYS_OBJECT_ID.into(), id("1.3.6.1.4.1.11.2.3.9.1")),
+        (SYS_OBJECT_ID.into(), object_id("1.3.6.1.4.1.11.2.3.9.1")),
         (HR_DEVICE_TYPE_1.into(), printer()),
         (
             HR_DEVICE_DESCR_1.into(),
@@ -79,13 +53,6 @@ fn colour_mfp() -> Vec<(String, Value)> {
         ("1.3.6.1.2.1.43.11.1.1.8.1.2".into(), Value::Integer(100)),
         ("1.3.6.1.2.1.43.11.1.1.9.1.2".into(), Value::Integer(84)),
     ]
-}
-
-fn owned(objects: &[(String, Value)]) -> Vec<(&str, Value)> {
-    objects
-        .iter()
-        .map(|(o, v)| (o.as_str(), v.clone()))
-        .collect()
 }
 
 #[test]
@@ -130,7 +97,7 @@ fn hp_jetdirect_sysdescr_alone() {
                 "HP ETHERNET MULTI-ENVIRONMENT,SN:VNB3K12345,FN:1F31B6C,SVCID:12345,PID:Front desk",
             ),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.11.2.3.9.1")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.11.2.3.9.1")),
         (HR_DEVICE_DESCR_1, text("HP LaserJet Pro M404dn")),
         (HR_DEVICE_TYPE_1, printer()),
     ]);
@@ -143,7 +110,7 @@ fn hp_jetdirect_sysdescr_alone() {
             SYS_DESCR,
             text("HP ETHERNET MULTI-ENVIRONMENT,ROM J.sp.00,JETDIRECT EX,JD28 EEPROM 5.58"),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.11.1")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.11.1")),
         (
             "1.3.6.1.4.1.11.2.3.9.1.1.7.0",
             text("MFG:Hewlett-Packard;CMD:PJL,PCL;MDL:HP LaserJet 4050 Series ;CLS:PRINTER;"),
@@ -160,7 +127,7 @@ fn hp_hostile_values_stay_sane() {
             SYS_DESCR,
             Value::OctetString(b"HP \xff\xfe\0garbage".to_vec()),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.11.2.3.9.1")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.11.2.3.9.1")),
         (
             hp("1.3.2.0").as_str(),
             Value::OctetString(vec![0xc3, 0x28, 0x41]),

@@ -1,37 +1,10 @@
 //! The Konica Minolta profile (profiles/konica.toml) on fixtures of our own:
 //! the KM counter objects under 1.3.6.1.4.1.18334.1.1.1.5.7.2.
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
-
-fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    let view = MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)));
-    read_snapshot("192.0.2.30", &view, &profiles)
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE_1: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer() -> Value {
-    id("1.3.6.1.2.1.25.3.1.5")
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const KM: &str = "1.3.6.1.4.1.18334.1.1.1";
 
@@ -44,7 +17,7 @@ fn bizhub() -> Vec<(String, Value)> {
         (SYS_DESCR.into(), text("KONICA MINOLTA bizhub C458")),
         (
             SYS_OBJECT_ID.into(),
-            id("1.3.6.1.4.1.18334.1.1.1.2.1.119.2.1"),
+            object_id("1.3.6.1.4.1.18334.1.1.1.2.1.119.2.1"),
         ),
         (HR_DEVICE_TYPE_1.into(), printer()),
         (HR_DEVICE_DESCR_1.into(), text("Generic 45C-9")),
@@ -62,13 +35,6 @@ fn bizhub() -> Vec<(String, Value)> {
         (km("5.7.2.2.1.5.2.2"), Value::Integer(50_000)), // print, full colour
         (MARKER_LIFE_1.into(), Value::Counter32(123_456)),
     ]
-}
-
-fn owned(objects: &[(String, Value)]) -> Vec<(&str, Value)> {
-    objects
-        .iter()
-        .map(|(o, v)| (o.as_str(), v.clone()))
-        .collect()
 }
 
 #[test]
@@ -101,7 +67,10 @@ fn konica_counters_and_sums() {
 fn develop_ineo_is_develop_in_the_konica_family() {
     let snap = snapshot(vec![
         (SYS_DESCR, text("Develop ineo  280")),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.18334.1.2.1.2.1.50.2.2")),
+        (
+            SYS_OBJECT_ID,
+            object_id("1.3.6.1.4.1.18334.1.2.1.2.1.50.2.2"),
+        ),
         (km("1.6.2.1.0").as_str(), text("Develop ineo 280")),
     ]);
     assert_eq!(snap.vendor.as_deref(), Some("Develop"));
@@ -110,7 +79,10 @@ fn develop_ineo_is_develop_in_the_konica_family() {
     // A mono model: no colour counters, so no colour sum.
     let mono = snapshot(vec![
         (SYS_DESCR, text("KONICA MINOLTA bizhub 4050")),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.18334.1.1.1.2.1.10008.1.1")),
+        (
+            SYS_OBJECT_ID,
+            object_id("1.3.6.1.4.1.18334.1.1.1.2.1.10008.1.1"),
+        ),
         (km("5.7.2.2.1.5.1.2").as_str(), Value::Integer(900)),
         (km("5.7.2.2.1.5.1.1").as_str(), Value::Integer(100)),
     ]);
@@ -126,7 +98,7 @@ fn konica_hostile_values_stay_sane() {
             SYS_DESCR,
             Value::OctetString(b"KONICA MINOLTA \xc0\xff".to_vec()),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.18334")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.18334")),
         (km("1.6.2.1.0").as_str(), Value::OctetString(vec![])),
         (km("5.7.2.1.1.0").as_str(), Value::Integer(i32::MIN)),
         (km("5.7.2.2.1.5.1.1").as_str(), Value::Counter32(u32::MAX)),

@@ -1,59 +1,11 @@
 //! The Kyocera profile (kyocera.toml) on fixtures of our own: brands,
 //! KYOCERA-Private-MIB identity, KMCOMMON-MIB function counters and their
 //! sums, hostile values.
-#![allow(dead_code)] // fixture helpers shared by the profile tests
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn snapshot(objects: &[(&str, Value)]) -> Snapshot {
-    let view = MibView::from_varbinds(objects.iter().map(|(o, v)| VarBind::new(oid(o), v.clone())));
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    read_snapshot("test", &view, &profiles)
-}
-
-fn meter(snap: &Snapshot, name: &str) -> (u64, Source) {
-    let m = snap
-        .meters
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no meter {name}: {:?}", snap.meters));
-    (m.value, m.oid.clone())
-}
-
-fn one(o: &str) -> Source {
-    Source::One(o.to_owned())
-}
-
-fn sum(oids: &[&str]) -> Source {
-    Source::Sum(oids.iter().map(|o| (*o).to_owned()).collect())
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer_device() -> (&'static str, Value) {
-    (
-        HR_DEVICE_TYPE_1,
-        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
-    )
-}
-
-fn object_id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const MODEL: &str = "1.3.6.1.4.1.1347.43.5.1.1.1.1";
 const SERIAL: &str = "1.3.6.1.4.1.1347.43.5.1.1.28.1";
@@ -72,8 +24,6 @@ const FAX_BW: &str = "1.3.6.1.4.1.1347.42.3.1.2.1.1.4.1";
 const SCAN_COPY: &str = "1.3.6.1.4.1.1347.42.3.1.3.1.1.2";
 const SCAN_FAX: &str = "1.3.6.1.4.1.1347.42.3.1.3.1.1.4";
 const SCAN_OTHER: &str = "1.3.6.1.4.1.1347.42.3.1.4.1.1.1";
-const SUPPLY_DESCR_1: &str = "1.3.6.1.2.1.43.11.1.1.6.1.1";
-const SUPPLY_LEVEL_1: &str = "1.3.6.1.2.1.43.11.1.1.9.1.1";
 
 fn colour_mfp() -> Vec<(&'static str, Value)> {
     vec![
@@ -85,7 +35,7 @@ fn colour_mfp() -> Vec<(&'static str, Value)> {
         printer_device(),
         (HR_DEVICE_DESCR_1, text("TASKalfa 2552ci")),
         (PRT_SERIAL_1, text("ABC1234567")),
-        (MARKER_LIFE, Value::Counter32(1_100)),
+        (MARKER_LIFE_1, Value::Counter32(1_100)),
         (MODEL, text("TASKalfa 2552ci")),
         (SERIAL, text("LVA4Z00001")),
         (FIRMWARE, text("2NP_2F00.C01.011")),
@@ -110,7 +60,7 @@ fn colour_mfp() -> Vec<(&'static str, Value)> {
 
 #[test]
 fn a_colour_mfp_with_every_function_counter() {
-    let snap = snapshot(&colour_mfp());
+    let snap = snapshot(colour_mfp());
     assert_eq!(snap.profile.as_deref(), Some("kyocera"));
     assert_eq!(snap.vendor.as_deref(), Some("Kyocera"));
     assert_eq!(snap.family.as_deref(), Some("Kyocera"));
@@ -190,7 +140,7 @@ fn hostile_values_give_no_bogus_meter() {
         (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.1347.41")),
         (SYS_DESCR, Value::OctetString(b"KYOCERA \xfe\xff".to_vec())),
         printer_device(),
-        (MARKER_LIFE, Value::Counter32(7)),
+        (MARKER_LIFE_1, Value::Counter32(7)),
         (MODEL, Value::OctetString(vec![0, 0, 0])),
         (HR_DEVICE_DESCR_1, text("ECOSYS P2040dw")),
         (SERVICE_COUNT, text("12a")),
@@ -203,7 +153,7 @@ fn hostile_values_give_no_bogus_meter() {
     assert_eq!(snap.family.as_deref(), Some("Kyocera"));
     assert_eq!(snap.model.as_deref(), Some("ECOSYS P2040dw"));
     // No total from parts that are not all numbers: prtMarkerLifeCount.
-    assert_eq!(meter(&snap, "total"), (7, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "total"), (7, one(MARKER_LIFE_1)));
     for name in ["print", "fax", "print_mono", "total_mono", "total_color"] {
         assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);
     }

@@ -1,37 +1,10 @@
 //! The Lexmark profile (profiles/lexmark.toml) on fixtures of our own, written
 //! from LEXMARK-PVT-MIB and LEXMARK-MPS-MIB.
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
-
-fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    let view = MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)));
-    read_snapshot("192.0.2.30", &view, &profiles)
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE_1: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer() -> Value {
-    id("1.3.6.1.2.1.25.3.1.5")
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const TYPE: &str = "1.3.6.1.4.1.641.6.4.2.1.1.2.1";
 const VALUE: &str = "1.3.6.1.4.1.641.6.4.2.1.1.4.1";
@@ -53,7 +26,7 @@ fn colour_mfp() -> Vec<(String, Value)> {
             SYS_DESCR.into(),
             text("Lexmark CX725 version CXTPC.081.215 kernel 4.11.12 All-N-1"),
         ),
-        (SYS_OBJECT_ID.into(), id("1.3.6.1.4.1.641.1.5.7.38")),
+        (SYS_OBJECT_ID.into(), object_id("1.3.6.1.4.1.641.1.5.7.38")),
         (HR_DEVICE_TYPE_1.into(), printer()),
         (HR_DEVICE_DESCR_1.into(), text("Lexmark CX725")),
         (
@@ -90,13 +63,6 @@ fn colour_mfp() -> Vec<(String, Value)> {
         (10, 48, 1_000), // faxTotal
     ]));
     objects
-}
-
-fn owned(objects: &[(String, Value)]) -> Vec<(&str, Value)> {
-    objects
-        .iter()
-        .map(|(o, v)| (o.as_str(), v.clone()))
-        .collect()
 }
 
 #[test]
@@ -141,7 +107,7 @@ fn lexmark_built_device_sold_as_dell_keeps_its_brand() {
             SYS_DESCR,
             text("Dell B3460dn Laser Printer version NH5.CY.N543 kernel 3.0.0 All-N-1"),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.641.1.5.7.1")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.641.1.5.7.1")),
         (PRT_SERIAL_1, text("4513ABC")),
     ]);
     assert_eq!(snap.vendor.as_deref(), Some("Dell"));
@@ -153,7 +119,7 @@ fn lexmark_built_device_sold_as_dell_keeps_its_brand() {
             SYS_DESCR,
             text("Lexmark T640 version NS.NP.N219 kernel 2.6.6 All-N-1"),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.641.1.71106749")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.641.1.71106749")),
     ]);
     assert_eq!(old.vendor.as_deref(), Some("Lexmark"));
     assert_eq!(old.model.as_deref(), Some("T640"));
@@ -167,7 +133,7 @@ fn lexmark_hostile_values_stay_sane() {
             SYS_DESCR.to_owned(),
             Value::OctetString(b"Lexmark \xff\xfe\0".to_vec()),
         ),
-        (SYS_OBJECT_ID.to_owned(), id("1.3.6.1.4.1.641")),
+        (SYS_OBJECT_ID.to_owned(), object_id("1.3.6.1.4.1.641")),
         ("1.3.6.1.4.1.641.6.2.3.1.4.1".to_owned(), Value::Null),
         (
             "1.3.6.1.4.1.641.6.2.3.1.5.1".to_owned(),

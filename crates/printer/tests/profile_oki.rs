@@ -1,36 +1,9 @@
 //! The OKI profile (profiles/oki.toml) on fixtures of our own.
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
-
-fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    let view = MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)));
-    read_snapshot("192.0.2.30", &view, &profiles)
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE_1: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer() -> Value {
-    id("1.3.6.1.2.1.25.3.1.5")
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const MODEL: &str = "1.3.6.1.4.1.2001.1.1.1.1.11.1.10.25.0";
 const SERIAL: &str = "1.3.6.1.4.1.2001.1.1.1.1.11.1.10.45.0";
@@ -44,7 +17,7 @@ fn oki_identity_from_the_private_mib() {
                 "OKI OkiLAN 8450e Rev.01.05 10/100BASE Ethernet PrintServer: Attached to C532 Rev.01.10 : Copyright (c)2017 Oki Data Corporation. All rights reserved.",
             ),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.2001.1.1.1.1")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2001.1.1.1.1")),
         (HR_DEVICE_TYPE_1, printer()),
         (HR_DEVICE_DESCR_1, text("OKI C532")),
         (MODEL, text("OKI C532dn")),
@@ -69,7 +42,7 @@ fn oki_print_server_sysdescr_alone() {
                 "OKI OkiLAN 8500e Rev.01.23 10/100BASE Ethernet PrintServer: Attached to MC342 Rev.02.70 : Copyright (c)2011 Oki Data Corporation. All rights reserved.",
             ),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.2001.1.1.1.1")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2001.1.1.1.1")),
         (PRT_SERIAL_1, text("AK12345678")),
     ]);
     assert_eq!(snap.model.as_deref(), Some("MC342"));
@@ -84,7 +57,7 @@ fn oki_hostile_values_stay_sane() {
             SYS_DESCR,
             Value::OctetString(b"OKI \xff Attached to".to_vec()),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.2001")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2001")),
         (MODEL, Value::OctetString(b"\0\0\0".to_vec())),
         (SERIAL, Value::Counter64(u64::MAX)),
         (MARKER_LIFE_1, Value::Integer(-2)),

@@ -1,58 +1,10 @@
 //! The Ricoh profile (ricoh.toml) on fixtures of our own: the family's
 //! brands, RICOH-PRIVATE-MIB identity and engine counters, hostile values.
-#![allow(dead_code)] // fixture helpers shared by the profile tests
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn snapshot(objects: &[(&str, Value)]) -> Snapshot {
-    let view = MibView::from_varbinds(objects.iter().map(|(o, v)| VarBind::new(oid(o), v.clone())));
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    read_snapshot("test", &view, &profiles)
-}
-
-fn meter(snap: &Snapshot, name: &str) -> (u64, Source) {
-    let m = snap
-        .meters
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no meter {name}: {:?}", snap.meters));
-    (m.value, m.oid.clone())
-}
-
-fn one(o: &str) -> Source {
-    Source::One(o.to_owned())
-}
-
-fn sum(oids: &[&str]) -> Source {
-    Source::Sum(oids.iter().map(|o| (*o).to_owned()).collect())
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer_device() -> (&'static str, Value) {
-    (
-        HR_DEVICE_TYPE_1,
-        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
-    )
-}
-
-fn object_id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const SYS_NAME: &str = "1.3.6.1.4.1.367.3.2.1.1.1.1.0";
 const SYS_VERS: &str = "1.3.6.1.4.1.367.3.2.1.1.1.2.0";
@@ -98,7 +50,7 @@ fn with_table(mut objects: Vec<(&'static str, Value)>) -> Vec<(&'static str, Val
 
 #[test]
 fn savin_is_a_ricoh_with_its_counter_table() {
-    let snap = snapshot(&with_table(vec![
+    let snap = snapshot(with_table(vec![
         (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.367.1.1")),
         (
             SYS_DESCR,
@@ -109,7 +61,7 @@ fn savin_is_a_ricoh_with_its_counter_table() {
         printer_device(),
         (HR_DEVICE_DESCR_1, text("SAVIN MP C4503")),
         (PRT_SERIAL_1, text("W000X0001")),
-        (MARKER_LIFE, Value::Counter32(123_456)),
+        (MARKER_LIFE_1, Value::Counter32(123_456)),
         (SYS_NAME, text("SAVIN MP C4503")),
         (SYS_VERS, text("1.18")),
         (ENG_SERIAL, text("G176X123456")),
@@ -144,7 +96,7 @@ fn savin_is_a_ricoh_with_its_counter_table() {
     ] {
         assert_eq!(meter(&snap, name), (value, one(cell(9, row))), "{name}");
     }
-    assert_eq!(meter(&snap, "marker_life"), (123_456, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "marker_life"), (123_456, one(MARKER_LIFE_1)));
     assert!(snap.warnings.is_empty(), "{:?}", snap.warnings);
 }
 
@@ -157,7 +109,7 @@ fn an_older_model_without_the_table_uses_the_counter_scalars() {
             text("RICOH Aficio SP 4100N 1.02 / RICOH Network Printer C model"),
         ),
         printer_device(),
-        (MARKER_LIFE, Value::Counter32(123_456)),
+        (MARKER_LIFE_1, Value::Counter32(123_456)),
         (TOTAL, Value::Integer(123_456)),
         (PRINTER, Value::Integer(100_000)),
         (FAX, Value::Integer(456)),
@@ -221,7 +173,7 @@ fn hostile_values_give_no_bogus_meter() {
         ),
         printer_device(),
         (PRT_SERIAL_1, text("E335M123456")),
-        (MARKER_LIFE, Value::Counter32(42)),
+        (MARKER_LIFE_1, Value::Counter32(42)),
         (SYS_NAME, Value::OctetString(vec![0xc3, 0x28, 0xff])),
         (ENG_SERIAL, text("")),
         (TOTAL, Value::OctetString(vec![0xde, 0xad, 0xbe, 0xef])),
@@ -252,19 +204,19 @@ fn hostile_values_give_no_bogus_meter() {
         assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);
     }
     // The garbage total is ignored: prtMarkerLifeCount stands in.
-    assert_eq!(meter(&snap, "total"), (42, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "total"), (42, one(MARKER_LIFE_1)));
 }
 
 #[test]
 fn totals_by_colour_and_scans_sum_the_counter_table_rows() {
-    let snap = snapshot(&with_table(vec![
+    let snap = snapshot(with_table(vec![
         (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.367.1.1")),
         (
             SYS_DESCR,
             text("RICOH MP C3004 1.10 / RICOH Network Printer C model"),
         ),
         printer_device(),
-        (MARKER_LIFE, Value::Counter32(123_456)),
+        (MARKER_LIFE_1, Value::Counter32(123_456)),
     ]));
     // Black & white: copy 201 (row 3) + print 401 (row 11) + fax 301 (row 7).
     assert_eq!(

@@ -1,36 +1,9 @@
 //! The Samsung profile (profiles/samsung.toml) on fixtures of our own.
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
-
-fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    let view = MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)));
-    read_snapshot("192.0.2.30", &view, &profiles)
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE_1: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer() -> Value {
-    id("1.3.6.1.2.1.25.3.1.5")
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const MODEL: &str = "1.3.6.1.4.1.236.11.5.11.53.31.1.4.0";
 
@@ -43,7 +16,7 @@ fn samsung_identity_from_the_private_mib_and_sysdescr() {
                 "Samsung SCX-4833FD Series;V2.00.01.27 Jan-10-2012;Engine V1.00.06;NIC V4.01.60(SCX-4833FD) 01-05-2012;S/N Z6R3BJEC123456",
             ),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.236.11.5.1")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.236.11.5.1")),
         (HR_DEVICE_TYPE_1, printer()),
         (HR_DEVICE_DESCR_1, text("Samsung SCX-4833FD Series")),
         (MODEL, text("SCX-4833FD Series")),
@@ -67,7 +40,7 @@ fn samsung_older_sysdescr_and_hp_rebadged() {
                 "Samsung ML-2850 Series OS 1.01.15.47 02-10-2010;Engine 1.01.25;NIC V4.01.09(ML-285x)",
             ),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.236.11.5.1")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.236.11.5.1")),
         (PRT_SERIAL_1, text("Z2ABC123")),
     ]);
     assert_eq!(snap.model.as_deref(), Some("ML-2850"));
@@ -81,7 +54,7 @@ fn samsung_older_sysdescr_and_hp_rebadged() {
                 "HP Color Laser MFP 179fnw;V3.82.01.18 Aug-27-2021;Engine 1.00.37;NIC V4.01.00;S/N VNC3R12345",
             ),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.236.11.5.1")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.236.11.5.1")),
     ]);
     assert_eq!(hp.vendor.as_deref(), Some("HP"));
     assert_eq!(hp.family.as_deref(), Some("HP"));
@@ -95,7 +68,7 @@ fn samsung_hostile_values_stay_sane() {
             SYS_DESCR,
             Value::OctetString(b"Samsung \xfe;S/N \xff".to_vec()),
         ),
-        (SYS_OBJECT_ID, id("1.3.6.1.4.1.236")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.236")),
         (MODEL, Value::Integer(3)),
         (PRT_SERIAL_1, Value::OctetString(b"   ".to_vec())),
     ]);

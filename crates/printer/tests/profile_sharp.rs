@@ -1,58 +1,10 @@
 //! The Sharp profile (sharp.toml) on fixtures of our own: the counter table
 //! (function, count, kind), totals summed by colour mode, hostile values.
-#![allow(dead_code)] // fixture helpers shared by the profile tests
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn snapshot(objects: &[(&str, Value)]) -> Snapshot {
-    let view = MibView::from_varbinds(objects.iter().map(|(o, v)| VarBind::new(oid(o), v.clone())));
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    read_snapshot("test", &view, &profiles)
-}
-
-fn meter(snap: &Snapshot, name: &str) -> (u64, Source) {
-    let m = snap
-        .meters
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no meter {name}: {:?}", snap.meters));
-    (m.value, m.oid.clone())
-}
-
-fn one(o: &str) -> Source {
-    Source::One(o.to_owned())
-}
-
-fn sum(oids: &[&str]) -> Source {
-    Source::Sum(oids.iter().map(|o| (*o).to_owned()).collect())
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer_device() -> (&'static str, Value) {
-    (
-        HR_DEVICE_TYPE_1,
-        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
-    )
-}
-
-fn object_id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const FIRMWARE: &str = "1.3.6.1.4.1.2385.2.1.1.2.1.2.1";
 
@@ -102,7 +54,7 @@ fn a_colour_mx_with_its_counter_table() {
         printer_device(),
         (HR_DEVICE_DESCR_1, text("SHARP MX-4070N")),
         (PRT_SERIAL_1, text("0500123400")),
-        (MARKER_LIFE, Value::Counter32(12_030)),
+        (MARKER_LIFE_1, Value::Counter32(12_030)),
         (FIRMWARE, text("2.03")),
     ];
     objects.extend(rows.iter().map(|(i, v, _)| (c(i), Value::Counter32(*v))));
@@ -140,7 +92,7 @@ fn a_mono_model_totals_its_black_and_white_row() {
         (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2385.3.1.112.1.1")),
         (SYS_DESCR, text("SHARP MX-M3071")),
         printer_device(),
-        (MARKER_LIFE, Value::Counter32(4_000)),
+        (MARKER_LIFE_1, Value::Counter32(4_000)),
         (c("5.4.61"), Value::Counter32(4_000)),
         (c("7.4.51"), Value::Counter32(50)),
     ]);
@@ -156,7 +108,7 @@ fn hostile_values_give_no_bogus_meter() {
         (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2385.3.1.112.1.2")),
         (SYS_DESCR, Value::OctetString(b"SHARP \xe9\xff".to_vec())),
         printer_device(),
-        (MARKER_LIFE, Value::Counter32(15)),
+        (MARKER_LIFE_1, Value::Counter32(15)),
         (FIRMWARE, Value::OctetString(vec![0; 4])),
         (c("5.4.61"), text("n/a")),
         (c("5.4.63"), Value::Integer(-3)),
@@ -165,7 +117,7 @@ fn hostile_values_give_no_bogus_meter() {
     ]);
     assert_eq!(snap.family.as_deref(), Some("Sharp"));
     assert_eq!(snap.firmware, None);
-    assert_eq!(meter(&snap, "total"), (15, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "total"), (15, one(MARKER_LIFE_1)));
     for name in ["total_mono", "total_color", "print_mono"] {
         assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);
     }

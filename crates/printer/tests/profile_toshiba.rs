@@ -1,59 +1,11 @@
 //! The Toshiba profile (toshiba.toml) on fixtures of our own: e-STUDIO and
 //! TEC label printers, the Lexmark-OEM e-STUDIO branded by sysDescr,
 //! hostile values.
-#![allow(dead_code)] // fixture helpers shared by the profile tests
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn snapshot(objects: &[(&str, Value)]) -> Snapshot {
-    let view = MibView::from_varbinds(objects.iter().map(|(o, v)| VarBind::new(oid(o), v.clone())));
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    read_snapshot("test", &view, &profiles)
-}
-
-fn meter(snap: &Snapshot, name: &str) -> (u64, Source) {
-    let m = snap
-        .meters
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no meter {name}: {:?}", snap.meters));
-    (m.value, m.oid.clone())
-}
-
-fn one(o: &str) -> Source {
-    Source::One(o.to_owned())
-}
-
-fn sum(oids: &[&str]) -> Source {
-    Source::Sum(oids.iter().map(|o| (*o).to_owned()).collect())
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer_device() -> (&'static str, Value) {
-    (
-        HR_DEVICE_TYPE_1,
-        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
-    )
-}
-
-fn object_id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const BCP_SERIAL: &str = "1.3.6.1.4.1.1129.1.2.1.1.1.1.1.0";
 const BCP_VERSION: &str = "1.3.6.1.4.1.1129.1.2.1.1.1.1.2.0";
@@ -67,14 +19,14 @@ fn an_e_studio() {
         printer_device(),
         (HR_DEVICE_DESCR_1, text("TOSHIBA e-STUDIO2505AC")),
         (PRT_SERIAL_1, text("CNFJ012345")),
-        (MARKER_LIFE, Value::Counter32(8_888)),
+        (MARKER_LIFE_1, Value::Counter32(8_888)),
     ]);
     assert_eq!(snap.profile.as_deref(), Some("toshiba"));
     assert_eq!(snap.vendor.as_deref(), Some("Toshiba"));
     assert_eq!(snap.family.as_deref(), Some("Toshiba"));
     assert_eq!(snap.model.as_deref(), Some("e-STUDIO2505AC"));
     assert_eq!(snap.serial.as_deref(), Some("CNFJ012345"));
-    assert_eq!(meter(&snap, "total"), (8_888, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "total"), (8_888, one(MARKER_LIFE_1)));
 }
 
 #[test]
@@ -115,7 +67,7 @@ fn hostile_values_do_not_panic() {
             Value::OctetString(b"TOSHIBA TEC \xff\xfe\x00B-SX5T".to_vec()),
         ),
         printer_device(),
-        (MARKER_LIFE, Value::Integer(-7)),
+        (MARKER_LIFE_1, Value::Integer(-7)),
         (BCP_SERIAL, Value::Integer(12)),
         (BCP_MODEL, Value::OctetString(vec![])),
         (BCP_VERSION, Value::Null),

@@ -1,58 +1,10 @@
 //! The Xerox profile (xerox.toml) on fixtures of our own: identity from
 //! sysDescr and XCMI, xcmHrDevDetail counters, part numbers, hostile values.
-#![allow(dead_code)] // fixture helpers shared by the profile tests
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
-
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn snapshot(objects: &[(&str, Value)]) -> Snapshot {
-    let view = MibView::from_varbinds(objects.iter().map(|(o, v)| VarBind::new(oid(o), v.clone())));
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    read_snapshot("test", &view, &profiles)
-}
-
-fn meter(snap: &Snapshot, name: &str) -> (u64, Source) {
-    let m = snap
-        .meters
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no meter {name}: {:?}", snap.meters));
-    (m.value, m.oid.clone())
-}
-
-fn one(o: &str) -> Source {
-    Source::One(o.to_owned())
-}
-
-fn sum(oids: &[&str]) -> Source {
-    Source::Sum(oids.iter().map(|o| (*o).to_owned()).collect())
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
-const HR_DEVICE_DESCR_1: &str = "1.3.6.1.2.1.25.3.2.1.3.1";
-const PRT_SERIAL_1: &str = "1.3.6.1.2.1.43.5.1.1.17.1";
-const MARKER_LIFE: &str = "1.3.6.1.2.1.43.10.2.1.4.1.1";
-
-fn printer_device() -> (&'static str, Value) {
-    (
-        HR_DEVICE_TYPE_1,
-        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
-    )
-}
-
-fn object_id(s: &str) -> Value {
-    Value::ObjectId(oid(s))
-}
+use printwatch_snmp::Value;
+use support::*;
 
 const XCM_SERIAL: &str = "1.3.6.1.4.1.253.8.53.3.2.1.3.1";
 const TOTAL: &str = "1.3.6.1.4.1.253.8.53.13.2.1.6.1.20.1";
@@ -62,7 +14,6 @@ const COPY_BLACK: &str = "1.3.6.1.4.1.253.8.53.13.2.1.6.11.20.3";
 const COPY_COLOUR: &str = "1.3.6.1.4.1.253.8.53.13.2.1.6.11.20.25";
 const SCAN_EMAIL: &str = "1.3.6.1.4.1.253.8.53.13.2.1.6.10.20.11";
 const SCAN_NETWORK: &str = "1.3.6.1.4.1.253.8.53.13.2.1.6.10.20.12";
-const SUPPLY_DESCR_1: &str = "1.3.6.1.2.1.43.11.1.1.6.1.1";
 
 #[test]
 fn a_versalink_with_its_counters() {
@@ -77,7 +28,7 @@ fn a_versalink_with_its_counters() {
             HR_DEVICE_DESCR_1,
             text("Xerox VersaLink C405 v1 Multifunction System"),
         ),
-        (MARKER_LIFE, Value::Counter32(5_000)),
+        (MARKER_LIFE_1, Value::Counter32(5_000)),
         (XCM_SERIAL, text("3390123456")),
         (TOTAL, Value::Counter32(5_000)),
         (COLOUR, Value::Counter32(1_500)),
@@ -154,7 +105,7 @@ fn hostile_values_give_no_bogus_meter() {
             Value::OctetString(b"Xerox \xc3\x28 AltaLink".to_vec()),
         ),
         printer_device(),
-        (MARKER_LIFE, Value::Counter32(9)),
+        (MARKER_LIFE_1, Value::Counter32(9)),
         (XCM_SERIAL, Value::OctetString(vec![])),
         (PRT_SERIAL_1, text("XRX0001")),
         (TOTAL, Value::OctetString(b"\x01\x02\x03".to_vec())),
@@ -164,7 +115,7 @@ fn hostile_values_give_no_bogus_meter() {
     ]);
     assert_eq!(snap.family.as_deref(), Some("Xerox"));
     assert_eq!(snap.serial.as_deref(), Some("XRX0001"));
-    assert_eq!(meter(&snap, "total"), (9, one(MARKER_LIFE)));
+    assert_eq!(meter(&snap, "total"), (9, one(MARKER_LIFE_1)));
     for name in ["total_color", "total_mono", "scan"] {
         assert!(snap.meter(name).is_none(), "{name}: {:?}", snap.meters);
     }

@@ -2,26 +2,12 @@
 //! printer (ZEBRA-MIB, ZEBRA-QL-MIB odometer texts) and an older printer
 //! behind a ZebraNet print server (ESI-MIB, Extended Systems sysObjectID).
 
-use printwatch_printer::{MibView, ProfileSet, Snapshot, Source, read_snapshot};
-use printwatch_snmp::{Oid, Value, VarBind};
+mod support;
 
-fn oid(s: &str) -> Oid {
-    s.parse().expect("valid OID")
-}
+use printwatch_printer::Source;
+use printwatch_snmp::Value;
+use support::*;
 
-fn text(s: &str) -> Value {
-    Value::OctetString(s.as_bytes().to_vec())
-}
-
-fn snapshot(objects: Vec<(&str, Value)>) -> Snapshot {
-    let profiles = ProfileSet::embedded().expect("embedded profiles load");
-    let view = MibView::from_varbinds(objects.into_iter().map(|(o, v)| VarBind::new(oid(o), v)));
-    read_snapshot("192.0.2.30", &view, &profiles)
-}
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
-const HR_DEVICE_TYPE_1: &str = "1.3.6.1.2.1.25.3.2.1.2.1";
 const ZBR_MODEL: &str = "1.3.6.1.4.1.10642.1.1.0";
 const ZBR_FIRMWARE: &str = "1.3.6.1.4.1.10642.1.2.0";
 const ZBR_UNIQUE_ID: &str = "1.3.6.1.4.1.10642.1.9.0";
@@ -33,13 +19,6 @@ const ESI_PRODUCT_NUMBER: &str = "1.3.6.1.4.1.683.1.4.0";
 const ESI_SERIAL: &str = "1.3.6.1.4.1.683.1.5.0";
 const ESI_VERSION: &str = "1.3.6.1.4.1.683.1.9.0";
 const ESI_PRINTER_MODEL_1: &str = "1.3.6.1.4.1.683.6.2.3.2.1.15.1";
-
-fn printer_device() -> (&'static str, Value) {
-    (
-        HR_DEVICE_TYPE_1,
-        Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
-    )
-}
 
 /// A Link-OS printer: Zebra's own sysObjectID and ZEBRA-MIB identity.
 fn link_os() -> Vec<(&'static str, Value)> {
