@@ -252,6 +252,20 @@ impl Session {
     /// Every object the agent has: each top-level subtree in turn, found with
     /// one GETNEXT past the previous one (a walk of `1` cannot be encoded).
     pub async fn walk_all(&self) -> Result<Vec<VarBind>, SnmpError> {
+        // Nearly every agent keeps everything under 1.3: one GETNEXT PDU asks
+        // both what comes first and what comes after 1.3, and when the answer
+        // is "1.3 only", that subtree is the whole walk.
+        let iso_org = Oid::from([1, 3]);
+        let probe = self
+            .get_next_many(&[Oid::from([0, 0]), iso_org.child(u32::MAX)])
+            .await?;
+        if let [first, after] = probe.as_slice()
+            && !first.value.is_exception()
+            && first.oid.starts_with(&iso_org)
+            && (after.value.is_exception() || after.oid <= iso_org.child(u32::MAX))
+        {
+            return self.walk(&iso_org).await;
+        }
         let mut all = Vec::new();
         let mut cursor = Oid::from([0, 0]);
         loop {
