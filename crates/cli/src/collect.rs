@@ -2,11 +2,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use printwatch_printer::{ProfileSet, Snapshot, collect};
-use printwatch_snmp::SnmpEngine;
-use printwatch_snmp::target::TargetSpec;
 
 use crate::snmp_args::SnmpArgs;
 
@@ -33,17 +30,8 @@ pub fn profiles(dir: Option<&PathBuf>) -> anyhow::Result<ProfileSet> {
 
 pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
     let profiles = profiles(args.profiles.as_ref())?;
-    let target = TargetSpec::parse(&args.target, 161)?;
     let options = args.snmp.options()?;
-    let credentials = args
-        .snmp
-        .credential_sets()?
-        .into_iter()
-        .next()
-        .context("no credentials given")?;
-    let address = target.resolve().await?;
-    let engine = SnmpEngine::new(None);
-    let session = engine.session(address, &credentials, &options).await?;
+    let (_engine, session) = args.snmp.session(&args.target, &options).await?;
     let snapshot = collect(&session, &args.target, &profiles).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&snapshot)?);

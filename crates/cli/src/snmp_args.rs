@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use printwatch_snmp::credentials::{CredentialSpec, CredentialsFile};
-use printwatch_snmp::{Credentials, Secret, SnmpOptions};
+use printwatch_snmp::target::TargetSpec;
+use printwatch_snmp::{Credentials, Secret, Session, SnmpEngine, SnmpOptions};
 
 #[derive(Args, Debug, Clone)]
 pub struct SnmpArgs {
@@ -97,5 +98,25 @@ impl SnmpArgs {
             sets.extend(CredentialsFile::parse(&text).map_err(anyhow::Error::msg)?);
         }
         Ok(sets)
+    }
+
+    /// A session with `target` (`HOST`, `HOST:PORT`, `[IPv6]:PORT`) using the
+    /// first credential set, for the commands that talk to one device. The
+    /// engine owns the socket the session uses: keep both.
+    pub async fn session(
+        &self,
+        target: &str,
+        options: &SnmpOptions,
+    ) -> anyhow::Result<(SnmpEngine, Session)> {
+        let target = TargetSpec::parse(target, 161)?;
+        let credentials = self
+            .credential_sets()?
+            .into_iter()
+            .next()
+            .context("no credentials given")?;
+        let address = target.resolve().await?;
+        let engine = SnmpEngine::new(None);
+        let session = engine.session(address, &credentials, options).await?;
+        Ok((engine, session))
     }
 }

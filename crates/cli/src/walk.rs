@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use printwatch_snmp::target::TargetSpec;
-use printwatch_snmp::{Oid, Poller, SnmpEngine, snmprec};
+use printwatch_snmp::{Oid, Poller, snmprec};
 
 use crate::snmp_args::SnmpArgs;
 
@@ -28,7 +27,6 @@ pub struct WalkArgs {
 }
 
 pub async fn run(args: WalkArgs) -> anyhow::Result<()> {
-    let target = TargetSpec::parse(&args.target, 161)?;
     let subtrees = args
         .oids
         .iter()
@@ -36,15 +34,8 @@ pub async fn run(args: WalkArgs) -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut options = args.snmp.options()?;
     options.max_repetitions = args.max_repetitions.clamp(1, 1000);
-    let credentials = args
-        .snmp
-        .credential_sets()?
-        .into_iter()
-        .next()
-        .context("no credentials given")?;
-    let address = target.resolve().await?;
-    let engine = SnmpEngine::new(None);
-    let session = engine.session(address, &credentials, &options).await?;
+    let (_engine, session) = args.snmp.session(&args.target, &options).await?;
+    let address = session.target();
     let started = Instant::now();
     let records = if subtrees.is_empty() {
         session.walk_all().await?

@@ -195,13 +195,9 @@ async fn probe_all(
         .map(|(i, _)| i)
         .collect();
     let mut clients = JoinSet::new();
-    let client_probe = |clients: &mut JoinSet<()>, ip: IpAddr| {
-        let (engine, options, events, sets) = (
-            engine.clone(),
-            options.clone(),
-            events.clone(),
-            v3_sets.clone(),
-        );
+    // The client probe of `ip` with credential sets `sets`, in order.
+    let client_probe = |clients: &mut JoinSet<()>, ip: IpAddr, sets: Vec<usize>| {
+        let (engine, options, events) = (engine.clone(), options.clone(), events.clone());
         clients.spawn(async move {
             let address = SocketAddr::new(ip, options.port);
             let outcome = probe_with_client(&engine, address, &options, &sets).await;
@@ -218,7 +214,7 @@ async fn probe_all(
                 () = stopped(&mut stop) => break,
             }
             while clients.try_join_next().is_some() {}
-            client_probe(&mut clients, *ip);
+            client_probe(&mut clients, *ip, v3_sets.clone());
         }
         while clients.join_next().await.is_some() {}
         return;
@@ -265,14 +261,7 @@ async fn probe_all(
                         let set = communities.get((tag & 0xff) as usize).map_or(0, |c| c.0);
                         if let Some(ip) = addresses.get(index).copied() {
                             resolved += 1;
-                            let (engine, options, events) =
-                                (engine.clone(), options.clone(), events.clone());
-                            clients.spawn(async move {
-                                let address = SocketAddr::new(ip, options.port);
-                                let outcome =
-                                    probe_with_client(&engine, address, &options, &[set]).await;
-                                let _ = events.send(Event::Probed(ip, outcome));
-                            });
+                            client_probe(&mut clients, ip, vec![set]);
                         }
                         continue;
                     }
@@ -302,7 +291,7 @@ async fn probe_all(
                             }
                             _ if !v3_sets.is_empty() => {
                                 resolved += 1;
-                                client_probe(&mut clients, ip);
+                                client_probe(&mut clients, ip, v3_sets.clone());
                             }
                             _ => {
                                 resolved += 1;
