@@ -8,10 +8,11 @@
 //! collect` and the simulator and counts the datagrams and payload bytes of
 //! each direction. The table (recording, pairs, bytes) is printed.
 //!
-//! Some recordings are over budget today (the plan is being optimised): the
-//! budget is asserted only with `PRINTWATCH_BUDGET_STRICT=1`; without it the
-//! test fails only if a collection breaks (an exit other than 0, or 5 "not a
-//! printer" for the detect-only stubs) or nothing went through the relay.
+//! Every recording must be within the budget except those in [`KNOWN_OVER`]
+//! (measured over today, kept so that any other regression fails);
+//! `PRINTWATCH_BUDGET_STRICT=1` allows none. The test also fails if a
+//! collection breaks (an exit other than 0, or 5 "not a printer" for the
+//! detect-only stubs) or nothing went through the relay.
 //! Without the recordings the test skips (or fails under
 //! `PRINTWATCH_REQUIRE_ALL=1`).
 
@@ -27,6 +28,10 @@ use common::{TempDir, need, report};
 const MAX_PAIRS: usize = 16;
 const MAX_BYTES: usize = 6_000;
 const STRICT: &str = "PRINTWATCH_BUDGET_STRICT";
+/// Over the byte budget today (7,648 bytes in 11 pairs): 15 supplies and 8
+/// trays of long texts, and GETNEXTs of its absent tables land on HP's
+/// 210-byte IEEE-1284 id.
+const KNOWN_OVER: &[&str] = &["jetdirect_m880"];
 
 /// What went through the relay.
 #[derive(Debug, Default)]
@@ -190,16 +195,23 @@ fn one_collection_stays_within_the_request_budget() {
     }
 
     assert!(broken.is_empty(), "{}", broken.join("\n"));
-    if std::env::var(STRICT).is_ok_and(|v| v == "1") {
-        assert!(
-            over.is_empty(),
-            "over the budget of {MAX_PAIRS} pairs and {MAX_BYTES} bytes:\n{}",
-            over.join("\n")
-        );
-    } else if !over.is_empty() {
-        report(&format!(
-            "collect budget: {} recordings over budget (asserted with {STRICT}=1)",
-            over.len()
-        ));
-    }
+    let strict = std::env::var(STRICT).is_ok_and(|v| v == "1");
+    let unexpected: Vec<&String> = over
+        .iter()
+        .filter(|line| {
+            strict
+                || !KNOWN_OVER
+                    .iter()
+                    .any(|k| line.starts_with(&format!("{k}:")))
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "over the budget of {MAX_PAIRS} pairs and {MAX_BYTES} bytes:\n{}",
+        unexpected
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
