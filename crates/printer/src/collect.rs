@@ -7,8 +7,8 @@
 //! (`standard.rs`, `profile.rs`) reads only what the plan fetched, so a
 //! snapshot from this collection equals one made from a full walk.
 
-use printwatch_snmp::table::read_columns_hinted;
-use printwatch_snmp::{Oid, Poller, SnmpError};
+use printwatch_snmp::table::probe_tables;
+use printwatch_snmp::{Oid, Poller, SnmpError, Value, VarBind};
 
 use crate::mib::{MibView, col, oid, std_oids as o};
 use crate::profile::ProfileSet;
@@ -120,6 +120,32 @@ fn finish(snap: &mut Snapshot) {
     }
 }
 
+/// Where the vendor subtrees of `scalars` (sorted) start: the parent of the
+/// lowest scalar under each distinct prefix of eleven arcs
+/// (`1.3.6.1.4.1.<enterprise>` and four more).
+fn subtree_floors(scalars: &[Oid]) -> Vec<Oid> {
+    let mut floors: Vec<Oid> = Vec::new();
+    let mut last_prefix: Option<&[u32]> = None;
+    for s in scalars {
+        let arcs = s.arcs();
+        let prefix = &arcs[..arcs.len().min(11)];
+        if last_prefix != Some(prefix) {
+            last_prefix = Some(prefix);
+            floors.push(Oid::from(&arcs[..arcs.len().saturating_sub(1)]));
+        }
+    }
+    floors
+}
+
+/// Leaves out of `scalars` those between `floor` and `next`, the object a
+/// GETNEXT of `floor` found: the agent has nothing there.
+fn drop_absent(scalars: &mut Vec<Oid>, floor: &Oid, next: &VarBind) {
+    let end_of_view = next.value == Value::EndOfMibView;
+    if end_of_view || !next.value.is_exception() {
+        scalars.retain(|s| s <= floor || (!end_of_view && *s >= next.oid));
+    }
+}
+
 /// Why a collection produced no snapshot.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -139,23 +165,43 @@ pub async fn collect<P: Poller>(
     let mut view = MibView::new();
     view.extend(poller.get(&first_round()).await?);
     let profile = profiles.select(&view);
-    let mut scalars: Vec<Oid> = profile.map(|p| p.plan().0).unwrap_or_default();
-    // Asked already in the first round, or twice by the profile.
-    let asked = first_round();
-    scalars.retain(|o| !asked.contains(o));
-    scalars.sort();
-    scalars.dedup();
     let (_, mut columns) = standard::plan(None);
     if let Some(p) = profile {
         columns.extend(p.plan().1);
     }
     columns.sort();
     columns.dedup_by(|a, b| a.0 == b.0);
+    let mut scalars: Vec<Oid> = profile.map(|p| p.plan().0).unwrap_or_default();
+    let asked = first_round();
+    scalars.retain(|o| !asked.contains(o));
+    scalars.sort();
+    scalars.dedup();
+    // Pass 1: which tables exist. What the probes bring back is kept: the
+    // object after an absent table is often one the profile wants (HP's
+    // long 1284 device id), and it is not asked again.
+    let probe = probe_tables(poller, &columns).await?;
+    view.extend(probe.seen().cloned());
+    // The first object from the start of each vendor subtree of the
+    // profile's scalars: those before it are absent, so a device without
+    // part of the vendor's tree is not asked for it. Pass 1 often tells
+    // already; the others ride along in pass 2.
+    let mut floors = Vec::new();
+    for floor in subtree_floors(&scalars) {
+        match probe.next_known(&floor) {
+            Some(next) => drop_absent(&mut scalars, &floor, next),
+            None => floors.push(floor),
+        }
+    }
     let anchors = standard::anchor_columns();
-    let (table, extra) = futures::join!(
-        read_columns_hinted(poller, &columns, &anchors),
-        poller.get(&scalars)
-    );
+    let (reading, nexts) = probe.begin(poller, &anchors, &floors).await?;
+    for (floor, next) in floors.iter().zip(nexts) {
+        if let Some(next) = next {
+            drop_absent(&mut scalars, floor, &next);
+            view.extend([next]);
+        }
+    }
+    scalars.retain(|o| view.get(o).is_none());
+    let (table, extra) = futures::join!(reading.finish(poller), poller.get(&scalars));
     view.extend(table?);
     view.extend(extra?);
     // The printer is not device 1: its Host Resources row in one more GET.

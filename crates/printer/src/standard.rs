@@ -454,10 +454,12 @@ fn colour(view: &MibView, snap: &Snapshot) -> Option<bool> {
 }
 
 /// Per table, a column every row has (RFC 3805 mandatory objects, and the
-/// ones partial agents still publish): it counts the table's rows.
+/// ones partial agents still publish): it counts the table's rows. Never a
+/// table's last column: reading past an anchor's end then costs a row of
+/// the next column, not the next object of the device (often a long text).
 pub fn anchor_columns() -> Vec<Oid> {
     vec![
-        col(o::PRT_SUPPLIES, 9),
+        col(o::PRT_SUPPLIES, 8),
         col(o::PRT_INPUT, 10),
         col(o::PRT_ALERT, 2),
         col(o::PRT_MARKER, 4),
