@@ -5,10 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use ipnet::IpNet;
+use printwatch_server::http::TrustedProxies;
 use printwatch_server::serve::{self, ADMIN_PASSWORD_ENV, ServeConfig};
 
 /// Environment variable read when `--database-url` is not given.
 const DATABASE_URL_ENV: &str = "PRINTWATCH_DATABASE_URL";
+/// Environment variable read when no `--trusted-proxy` is given (comma-separated).
+const TRUSTED_PROXIES_ENV: &str = "PRINTWATCH_TRUSTED_PROXIES";
 
 #[derive(clap::Args, Debug)]
 pub struct ServerArgs {
@@ -29,6 +33,11 @@ pub struct ServerArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// A reverse proxy in front of the server (CIDR or address; repeatable;
+    /// default: $PRINTWATCH_TRUSTED_PROXIES, comma-separated). Only these
+    /// peers' X-Forwarded-For / Forwarded and X-Forwarded-Proto are believed.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = TrustedProxies::parse_net)]
+    trusted_proxies: Vec<IpNet>,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -40,10 +49,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 .filter(|u| !u.is_empty())
         }),
     };
+    let mut proxies = args.trusted_proxies;
+    if proxies.is_empty()
+        && let Ok(list) = std::env::var(TRUSTED_PROXIES_ENV)
+    {
+        for net in list.split(',').filter(|n| !n.trim().is_empty()) {
+            proxies.push(
+                TrustedProxies::parse_net(net)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("${TRUSTED_PROXIES_ENV}"))?,
+            );
+        }
+    }
     let password = std::env::var(ADMIN_PASSWORD_ENV).ok();
     let (state, first) = serve::open(&config, password)
         .await
         .context("cannot open the server's storage")?;
+    let state = state.with_trusted_proxies(TrustedProxies::new(proxies));
     if let Some(first) = first {
         println!(
             "First start: created the provider tenant and the administrator {}.",

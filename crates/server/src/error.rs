@@ -32,6 +32,11 @@ pub enum ServerError {
     TotpRequired,
     #[error("your role does not allow this")]
     Forbidden,
+    #[error(
+        "request refused: a change made with a session cookie needs the X-CSRF-Token header \
+         (from the login answer or GET /api/v1/session) and must come from this server's own pages"
+    )]
+    CrossSite,
     #[error("too many attempts: wait and try again")]
     RateLimited,
     #[error(transparent)]

@@ -28,4 +28,6 @@ id_type!(
     GroupId,
     DeviceId,
     TokenId,
+    /// A web portal session (its secret is the cookie; only its hash is stored).
+    SessionId,
 );

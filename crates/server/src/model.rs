@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AgentId, DeviceId, GroupId, SiteId, TenantId, TokenId, UserId};
+use crate::ids::{AgentId, DeviceId, GroupId, SessionId, SiteId, TenantId, TokenId, UserId};
 use crate::{Result, ServerError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +149,22 @@ pub struct ApiToken {
     pub role: Role,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+}
+
+/// A web portal session as stored (its secret is only in the cookie).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl Session {
+    /// Idle for `idle` seconds, or older than `max` seconds.
+    pub fn expired(&self, now: i64, idle: i64, max: i64) -> bool {
+        now >= self.last_seen_at.saturating_add(idle) || now >= self.created_at.saturating_add(max)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -14,7 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use crate::http::{AppState, router};
+use crate::http::{AppState, TlsConnection, router};
 use crate::{Result, ServerError};
 
 /// How long a client may take for its TLS handshake.
@@ -81,7 +81,11 @@ pub async fn run(
                 }
                 Err(_) => return,
             };
-            let service = TowerToHyperService::new(app.layer(axum::Extension(ConnectInfo(peer))));
+            // The marker tells the cookie code that this client uses HTTPS.
+            let service = TowerToHyperService::new(
+                app.layer(axum::Extension(ConnectInfo(peer)))
+                    .layer(axum::Extension(TlsConnection)),
+            );
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), service)
                 .await

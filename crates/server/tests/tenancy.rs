@@ -28,6 +28,8 @@ const MISSING: i64 = 987_654;
 struct Customer {
     tenant: i64,
     tokens: BTreeMap<&'static str, String>,
+    /// Per role, a web portal session: (cookie, CSRF token).
+    sessions: BTreeMap<&'static str, (String, String)>,
     ids: BTreeMap<&'static str, i64>,
 }
 
@@ -36,6 +38,7 @@ async fn customer(app: &TestApp, tag: &str) -> Customer {
     let tenant = app.customer(&format!("Customer {tag}")).await;
     let mut ids = BTreeMap::from([("tenant_id", tenant)]);
     let mut tokens = BTreeMap::new();
+    let mut sessions = BTreeMap::new();
     for role in ["admin", "operator", "viewer"] {
         let email = format!("{role}@{}.example", tag.to_lowercase());
         let r = app
@@ -51,6 +54,10 @@ async fn customer(app: &TestApp, tag: &str) -> Customer {
             ids.insert("user_id", r.json()["id"].as_i64().unwrap());
         }
         tokens.insert(role, app.login(&email, "a long enough password").await);
+        sessions.insert(
+            role,
+            app.session_login(&email, "a long enough password").await,
+        );
     }
     let site = app
         .call(
@@ -133,7 +140,28 @@ async fn customer(app: &TestApp, tag: &str) -> Customer {
     Customer {
         tenant,
         tokens,
+        sessions,
         ids,
+    }
+}
+
+/// How one of A's users calls: its bearer token, or its portal session.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    Token(&'a str),
+    Session(&'a str, &'a str),
+}
+
+async fn send(
+    app: &TestApp,
+    auth: Auth<'_>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> common::app::Reply {
+    match auth {
+        Auth::Token(t) => app.call(method, path, Some(t), body).await,
+        Auth::Session(cookie, csrf) => app.session_call(method, path, (cookie, csrf), body).await,
     }
 }
 
@@ -201,16 +229,28 @@ async fn no_endpoint_gives_one_customer_anything_of_another() {
         known(&b.ids, name);
         MISSING
     };
+    // Every role of A, by bearer token and by portal session (cookie and
+    // CSRF token, as the web portal sends them).
+    let mut callers: Vec<(String, Auth)> = vec![];
+    for (role, token) in &a.tokens {
+        callers.push((role.to_string(), Auth::Token(token)));
+    }
+    for (role, (cookie, csrf)) in &a.sessions {
+        callers.push((format!("{role} (session)"), Auth::Session(cookie, csrf)));
+    }
     let mut checked = 0;
     for e in endpoints() {
         let Access::User(_) = e.access else { continue };
-        for (role, token) in &a.tokens {
+        for (role, auth) in &callers {
+            // Logging out would end the session the rest of the test uses;
+            // it names no object, so there is nothing of B's to reach.
+            if matches!(auth, Auth::Session(..)) && e.path == "/api/v1/logout" {
+                continue;
+            }
             for query in QUERIES {
                 for body in bodies(&victim) {
                     let theirs = format!("{}{query}", path_for(e.path, &victim));
-                    let r = app
-                        .call(e.method.clone(), &theirs, Some(token), body.clone())
-                        .await;
+                    let r = send(&app, *auth, e.method.clone(), &theirs, body.clone()).await;
                     let text = r.text().to_lowercase();
                     let what =
                         format!("{role} {} {theirs} {body:?}: {} {text}", e.method, r.status);
@@ -225,7 +265,7 @@ async fn no_endpoint_gives_one_customer_anything_of_another() {
                             "{what}"
                         );
                         let nobody = format!("{}{query}", path_for(e.path, &missing));
-                        let n = app.call(e.method.clone(), &nobody, Some(token), body).await;
+                        let n = send(&app, *auth, e.method.clone(), &nobody, body).await;
                         assert_eq!(
                             (r.status, r.body.clone()),
                             (n.status, n.body),
@@ -239,6 +279,18 @@ async fn no_endpoint_gives_one_customer_anything_of_another() {
     }
     assert!(checked > 100, "{checked}");
     assert_eq!(state_of(&app, b.tenant).await, before, "B was changed");
+    // A's sessions were live all along: the cookie half was real.
+    for (role, (cookie, csrf)) in &a.sessions {
+        let r = send(
+            &app,
+            Auth::Session(cookie, csrf),
+            Method::GET,
+            "/api/v1/me",
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.text());
+    }
     // B's own admin still sees B's device: the fixture is real.
     let r = app
         .call(
@@ -259,11 +311,18 @@ async fn every_endpoint_works_for_someone_allowed() {
     let c = customer(&app, "CCC").await;
     let own = |name: &str| known(&c.ids, name);
     // Endpoints no generic body can satisfy, each with its own test.
-    let own_tests = [(
-        Method::POST,
-        "/api/v1/me/totp/confirm",
-        "http_api::totp_codes_are_needed_once_enabled_and_never_accepted_twice",
-    )];
+    let own_tests = [
+        (
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            "http_api::totp_codes_are_needed_once_enabled_and_never_accepted_twice",
+        ),
+        (
+            Method::POST,
+            "/api/v1/me/password",
+            "sessions::disabled_users_and_new_passwords_end_sessions",
+        ),
+    ];
     let mut all = endpoints();
     all.retain(|e| {
         !own_tests

@@ -1,14 +1,17 @@
-//! Who is calling: API tokens (`Authorization: Bearer pwt_…`), the client
-//! address for rate limits, and the audit helper.
+//! Who is calling: API tokens (`Authorization: Bearer pwt_…`) or a web
+//! portal session cookie (with its CSRF rules, see [`super::session`]),
+//! the client address for rate limits, and the audit helper.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::AppState;
-use crate::ids::{TenantId, TokenId, UserId};
+use super::client::Client;
+use super::session;
+use crate::ids::{SessionId, TenantId, TokenId, UserId};
 use crate::model::{NewAudit, Permission, Role, User};
 use crate::secrets::{TOKEN_PREFIX, token_hash};
 use crate::{Result, ServerError};
@@ -19,7 +22,27 @@ use crate::{Result, ServerError};
 pub struct Principal {
     pub user: User,
     pub role: Role,
-    pub token: TokenId,
+    pub via: Credential,
+}
+
+/// What the caller authenticated with.
+#[derive(Clone)]
+pub enum Credential {
+    Token(TokenId),
+    /// A session cookie, and the session's CSRF token (for GET /api/v1/session).
+    Session {
+        id: SessionId,
+        csrf: String,
+    },
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Token(id) => write!(f, "Token({id})"),
+            Credential::Session { id, .. } => write!(f, "Session({id})"),
+        }
+    }
 }
 
 impl Principal {
@@ -75,31 +98,68 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ServerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() < 256)
+        // An Authorization header is always a token (browsers never add one
+        // by themselves): a bad one is refused, not replaced by a cookie.
+        if let Some(header) = parts.headers.get(AUTHORIZATION) {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() < 256)
+                .ok_or(ServerError::Unauthenticated)?;
+            return token_principal(state, token).await;
+        }
+        let client = Client::of(parts, &state.proxies);
+        let secret = session::session_secret(&parts.headers, client.https)
             .ok_or(ServerError::Unauthenticated)?;
-        let (tok, user) = state
+        let (found, user) = state
             .store
-            .token_by_hash(&token_hash(token))
+            .session_by_hash(&token_hash(secret))
             .await?
             .ok_or(ServerError::Unauthenticated)?;
-        if user.disabled || tok.expires_at.is_some_and(|e| crate::now() >= e) {
+        let now = crate::now();
+        if found.expired(now, session::SESSION_IDLE_SECS, session::SESSION_MAX_SECS) {
+            state.store.delete_session(found.id).await?;
             return Err(ServerError::Unauthenticated);
         }
+        // Disabling deletes sessions; this also covers a race with it.
+        if user.disabled {
+            return Err(ServerError::Unauthenticated);
+        }
+        session::check_csrf(parts, &client, secret)?;
+        if now - found.last_seen_at >= session::TOUCH_AFTER_SECS {
+            state.store.touch_session(found.id, now).await?;
+        }
         Ok(Principal {
-            role: weaker(tok.role, user.role),
+            role: user.role,
             user,
-            token: tok.id,
+            via: Credential::Session {
+                id: found.id,
+                csrf: session::csrf_token(secret),
+            },
         })
     }
 }
 
-/// The client's address, when the server knows it (for rate limits).
+async fn token_principal(state: &AppState, token: &str) -> Result<Principal> {
+    let (tok, user) = state
+        .store
+        .token_by_hash(&token_hash(token))
+        .await?
+        .ok_or(ServerError::Unauthenticated)?;
+    if user.disabled || tok.expires_at.is_some_and(|e| crate::now() >= e) {
+        return Err(ServerError::Unauthenticated);
+    }
+    Ok(Principal {
+        role: weaker(tok.role, user.role),
+        user,
+        via: Credential::Token(tok.id),
+    })
+}
+
+/// The client's address, when the server knows it (for rate limits): the
+/// TCP peer, or the client a trusted reverse proxy names.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
@@ -110,15 +170,24 @@ impl ClientAddr {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(Client::of(parts, &state.proxies).addr))
+    }
+}
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Client::of(parts, &state.proxies))
     }
 }

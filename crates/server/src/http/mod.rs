@@ -9,11 +9,13 @@
 mod agent;
 mod agents;
 mod auth;
+mod client;
 mod csv;
 mod devices;
 mod endpoint;
 mod limit;
 mod reports;
+mod session;
 mod tenants;
 mod users;
 
@@ -25,9 +27,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-pub use auth::Principal;
+pub use auth::{Credential, Principal};
+pub use client::{Client, TlsConnection, TrustedProxies};
 pub use endpoint::{Access, Endpoint, openapi};
 pub use limit::RateLimiter;
+pub use session::{
+    CSRF_FIELD, CSRF_HEADER, PLAIN_COOKIE, SECURE_COOKIE, SESSION_IDLE_SECS, SESSION_MAX_SECS,
+};
 
 use crate::ServerError;
 use crate::secrets::MasterKey;
@@ -49,6 +55,8 @@ pub struct AppState {
     pub pin_limiter: Arc<RateLimiter>,
     /// Login attempts per client address and e-mail.
     pub login_limiter: Arc<RateLimiter>,
+    /// Reverse proxies whose forwarding headers are believed.
+    pub proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {
@@ -58,7 +66,14 @@ impl AppState {
             master: Arc::new(master),
             pin_limiter: Arc::new(RateLimiter::new(10, std::time::Duration::from_secs(600))),
             login_limiter: Arc::new(RateLimiter::new(10, std::time::Duration::from_secs(600))),
+            proxies: Arc::new(TrustedProxies::default()),
         }
+    }
+
+    /// Believe the forwarding headers of peers in these networks.
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> AppState {
+        self.proxies = Arc::new(proxies);
+        self
     }
 }
 
@@ -81,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(e.path, e.route);
     }
     router
+        .layer(axum::middleware::from_fn(session::form_csrf))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .with_state(state)
 }
@@ -93,7 +109,9 @@ impl IntoResponse for ServerError {
             ServerError::Invalid(_) | ServerError::DatabaseUrl(_) => StatusCode::BAD_REQUEST,
             ServerError::Conflict(_) | ServerError::StaleSequence { .. } => StatusCode::CONFLICT,
             ServerError::Unauthenticated | ServerError::TotpRequired => StatusCode::UNAUTHORIZED,
-            ServerError::Forbidden | ServerError::AgentRevoked => StatusCode::FORBIDDEN,
+            ServerError::Forbidden | ServerError::CrossSite | ServerError::AgentRevoked => {
+                StatusCode::FORBIDDEN
+            }
             ServerError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Protocol(p) => match p {
                 P::NotAuthentic | P::WrongPin | P::NotConfirmed => StatusCode::UNAUTHORIZED,

@@ -1,17 +1,21 @@
-//! Logging in, the caller, users and API tokens.
+//! Logging in (token or session cookie) and out, the caller, users and API
+//! tokens.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{ClientAddr, weaker};
+use super::auth::{ClientAddr, Credential, weaker};
+use super::client::Client;
+use super::session::{self, SESSION_IDLE_SECS, SESSION_MAX_SECS};
 use super::{Access, AppState, Endpoint, Principal};
 use crate::ids::{TenantId, UserId};
-use crate::model::{NewUser, Permission, Role};
+use crate::model::{NewAudit, NewUser, Permission, Role, User};
 use crate::secrets::{hash_password, new_api_token, token_hash, verify_password};
 use crate::{Result, ServerError, totp};
 
@@ -24,9 +28,30 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(
             Method::POST,
             "/api/v1/login",
-            "Log in with e-mail and password; answers a bearer token valid 12 hours",
+            "Log in with e-mail and password; answers a bearer token valid 12 hours, or with \"session\": true sets a session cookie and answers its CSRF token",
             Access::Public,
             post(login),
+        ),
+        Endpoint::new(
+            Method::POST,
+            "/api/v1/logout",
+            "End the caller's session (deletes it and clears the cookie); with a bearer token, nothing",
+            Access::User(Permission::ReadDevices),
+            post(logout),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/session",
+            "How the caller is authenticated; for a session cookie, its CSRF token",
+            Access::User(Permission::ReadDevices),
+            get(current_session),
+        ),
+        Endpoint::new(
+            Method::POST,
+            "/api/v1/me/password",
+            "Change the caller's password (needs the current one); ends all the caller's sessions",
+            Access::User(Permission::ReadDevices),
+            post(change_password),
         ),
         Endpoint::new(
             Method::GET,
@@ -88,30 +113,88 @@ struct Login {
     /// The current TOTP code, for users with two-factor enabled.
     #[serde(default)]
     totp: Option<String>,
+    /// Set a session cookie (the web portal) instead of answering a token.
+    #[serde(default)]
+    session: bool,
+}
+
+/// Audit a login attempt: who tried (the e-mail as given), from where, the
+/// outcome. Never the password or any secret.
+async fn audit_login(
+    state: &AppState,
+    tenant: Option<TenantId>,
+    email: &str,
+    client: &Client,
+    action: &str,
+    detail: &str,
+) -> Result<()> {
+    // Unknown e-mails go to the provider's log.
+    let tenant = match tenant {
+        Some(t) => Some(t),
+        None => state.store.provider().await?.map(|p| p.id),
+    };
+    let Some(tenant_id) = tenant else {
+        return Ok(());
+    };
+    let from = ClientAddr(client.addr).key();
+    state
+        .store
+        .audit(NewAudit {
+            tenant_id,
+            actor: email.chars().take(254).collect(),
+            action: action.to_owned(),
+            target: "login".into(),
+            detail: format!("{detail} (from {from})"),
+            at: crate::now(),
+        })
+        .await
 }
 
 async fn login(
     State(state): State<AppState>,
-    client: ClientAddr,
+    client: Client,
+    headers: HeaderMap,
     Json(body): Json<Login>,
-) -> Result<impl IntoResponse> {
-    let key = format!("{}/{}", client.key(), body.email.trim().to_lowercase());
+) -> Result<Response> {
+    let email = body.email.trim().to_lowercase();
+    let key = format!("{}/{email}", ClientAddr(client.addr).key());
+    // Refused tries are not audited: the limiter is there to stop floods,
+    // and auditing each would let one client flood the audit log.
     if !state.login_limiter.allowed(&key) {
         return Err(ServerError::RateLimited);
     }
-    let found = state.store.user_by_email(&body.email).await?;
-    let ok = match &found {
-        Some((user, hash)) => verify_password(&body.password, hash) && !user.disabled,
+    if body.session {
+        session::check_origin(&headers, &client)?;
+    }
+    let fail = async |tenant: Option<TenantId>, reason: &str, error: ServerError| {
+        state.login_limiter.failed(&key);
+        audit_login(&state, tenant, &email, &client, "login.failure", reason).await?;
+        Err::<Response, _>(error)
+    };
+    let (user, hash) = match state.store.user_by_email(&email).await? {
+        Some(found) => found,
         None => {
             // Same work for unknown users: no timing oracle for e-mails.
             let _ = verify_password(&body.password, DUMMY_HASH);
-            false
+            return fail(None, "unknown user", ServerError::Unauthenticated).await;
         }
     };
-    let Some((user, _)) = found.filter(|_| ok) else {
-        state.login_limiter.failed(&key);
-        return Err(ServerError::Unauthenticated);
-    };
+    if !verify_password(&body.password, &hash) {
+        return fail(
+            Some(user.tenant_id),
+            "wrong password",
+            ServerError::Unauthenticated,
+        )
+        .await;
+    }
+    if user.disabled {
+        return fail(
+            Some(user.tenant_id),
+            "user disabled",
+            ServerError::Unauthenticated,
+        )
+        .await;
+    }
     if let Some(sealed) = state
         .store
         .totp_state(user.id)
@@ -120,6 +203,15 @@ async fn login(
     {
         let (sealed, last_step) = sealed;
         let Some(code) = body.totp.as_deref() else {
+            audit_login(
+                &state,
+                Some(user.tenant_id),
+                &email,
+                &client,
+                "login.failure",
+                "two-factor code needed",
+            )
+            .await?;
             return Err(ServerError::TotpRequired);
         };
         let secret = state.master.open(&totp_context(user.id), &sealed)?;
@@ -130,14 +222,17 @@ async fn login(
             None => false,
         };
         if !used {
-            state.login_limiter.failed(&key);
-            return Err(ServerError::Unauthenticated);
+            let why = "wrong or reused two-factor code";
+            return fail(Some(user.tenant_id), why, ServerError::Unauthenticated).await;
         }
     }
-    let token = new_api_token();
     let now = crate::now();
+    if body.session {
+        return start_session(&state, &user, &client, &headers, &email, now).await;
+    }
+    let token = new_api_token();
     let expires = now + LOGIN_TOKEN_SECS;
-    state
+    let record = state
         .store
         .create_token(
             &user,
@@ -148,11 +243,168 @@ async fn login(
             now,
         )
         .await?;
+    let detail = format!("token {}", record.id);
+    audit_login(
+        &state,
+        Some(user.tenant_id),
+        &email,
+        &client,
+        "login.success",
+        &detail,
+    )
+    .await?;
     Ok(Json(json!({
         "token": token,
         "expires_at": crate::ingest::format_time(expires),
         "user": user,
+    }))
+    .into_response())
+}
+
+/// A new session for `user`: the cookie, and the CSRF token in the answer.
+async fn start_session(
+    state: &AppState,
+    user: &User,
+    client: &Client,
+    headers: &HeaderMap,
+    email: &str,
+    now: i64,
+) -> Result<Response> {
+    // A session the browser still holds ends here: one live session per
+    // browser, and never one chosen before logging in.
+    if let Some(old) = session::session_secret(headers, client.https)
+        && let Some((old, _)) = state.store.session_by_hash(&token_hash(old)).await?
+    {
+        state.store.delete_session(old.id).await?;
+    }
+    state
+        .store
+        .purge_sessions(now - SESSION_IDLE_SECS, now - SESSION_MAX_SECS)
+        .await?;
+    let secret = session::new_secret();
+    let created = state
+        .store
+        .create_session(user.id, &token_hash(&secret), now)
+        .await?;
+    let detail = format!("session {}", created.id);
+    audit_login(
+        state,
+        Some(user.tenant_id),
+        email,
+        client,
+        "login.success",
+        &detail,
+    )
+    .await?;
+    Ok((
+        [(SET_COOKIE, session::set_cookie(&secret, client.https))],
+        Json(json!({
+            "csrf_token": session::csrf_token(&secret),
+            "expires_at": crate::ingest::format_time(now + SESSION_MAX_SECS),
+            "idle_timeout_secs": SESSION_IDLE_SECS,
+            "user": user,
+        })),
+    )
+        .into_response())
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: Client,
+) -> Result<Response> {
+    principal.require(Permission::ReadDevices)?;
+    // A bearer token is revoked with DELETE /api/v1/tokens/{token_id}.
+    let Credential::Session { id, .. } = principal.via else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    state.store.delete_session(id).await?;
+    principal
+        .audit(
+            &state,
+            principal.scope(),
+            "logout",
+            format!("session {id}"),
+            String::new(),
+        )
+        .await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(SET_COOKIE, session::clear_cookie(client.https))],
+    )
+        .into_response())
+}
+
+async fn current_session(principal: Principal) -> Result<impl IntoResponse> {
+    principal.require(Permission::ReadDevices)?;
+    let (auth, csrf) = match &principal.via {
+        Credential::Token(_) => ("token", None),
+        Credential::Session { csrf, .. } => ("session", Some(csrf.clone())),
+    };
+    Ok(Json(json!({
+        "user": principal.user,
+        "role": principal.role,
+        "auth": auth,
+        "csrf_token": csrf,
+        "idle_timeout_secs": SESSION_IDLE_SECS,
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: Client,
+    Json(body): Json<NewPassword>,
+) -> Result<Response> {
+    principal.require(Permission::ReadDevices)?;
+    let user = &principal.user;
+    // The login limiter: a stolen session must not be a password oracle.
+    let key = format!("{}/{}", ClientAddr(client.addr).key(), user.email);
+    if !state.login_limiter.allowed(&key) {
+        return Err(ServerError::RateLimited);
+    }
+    let Some((_, hash)) = state.store.user_by_email(&user.email).await? else {
+        return Err(ServerError::Unauthenticated);
+    };
+    if !verify_password(&body.current_password, &hash) {
+        state.login_limiter.failed(&key);
+        return Err(ServerError::Invalid("the current password is wrong".into()));
+    }
+    check_password(&body.new_password)?;
+    state
+        .store
+        .set_password(user.id, &hash_password(&body.new_password)?)
+        .await?;
+    principal
+        .audit(
+            &state,
+            principal.scope(),
+            "user.password",
+            format!("user {}", user.id),
+            "sessions ended".into(),
+        )
+        .await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(SET_COOKIE, session::clear_cookie(client.https))],
+    )
+        .into_response())
+}
+
+fn check_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(ServerError::Invalid(format!(
+            "the password needs at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    Ok(())
 }
 
 fn totp_context(user: UserId) -> Vec<u8> {
@@ -289,11 +541,7 @@ async fn create(
             "a valid e-mail address is needed".into(),
         ));
     }
-    if body.password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(ServerError::Invalid(format!(
-            "the password needs at least {MIN_PASSWORD_LEN} characters"
-        )));
-    }
+    check_password(&body.password)?;
     let user = state
         .store
         .create_user(

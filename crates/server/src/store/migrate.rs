@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_totp.sql"),
         postgres: include_str!("../../migrations/postgres/0002_totp.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sessions",
+        sqlite: include_str!("../../migrations/sqlite/0003_sessions.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_sessions.sql"),
+    },
 ];
 
 /// Bring the schema up to date. Safe to run from several servers at once

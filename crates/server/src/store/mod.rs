@@ -16,6 +16,7 @@
 mod agents;
 mod devices;
 mod migrate;
+mod sessions;
 mod tenants;
 mod users;
 
@@ -96,6 +97,33 @@ pub trait UserStore: Send + Sync {
     async fn confirm_totp(&self, user: UserId, step: i64) -> Result<bool>;
     /// Record `step` as used; false when it (or a later one) was used already.
     async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
+}
+
+/// Web portal sessions, and what ends credentials: disabling a user, a
+/// new password, revoking an API token.
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    async fn create_session(&self, user: UserId, secret_hash: &str, now: i64) -> Result<Session>;
+    /// The session of that hash and its user, expired or not.
+    async fn session_by_hash(&self, secret_hash: &str) -> Result<Option<(Session, User)>>;
+    /// Record activity (for the idle expiry).
+    async fn touch_session(&self, id: SessionId, now: i64) -> Result<()>;
+    async fn delete_session(&self, id: SessionId) -> Result<()>;
+    /// Delete the sessions idle since before `idle_before` or created
+    /// before `created_before`; returns how many.
+    async fn purge_sessions(&self, idle_before: i64, created_before: i64) -> Result<u64>;
+    /// The user's live and expired sessions.
+    async fn sessions_of(&self, user: UserId) -> Result<Vec<Session>>;
+    /// Disable or enable a visible user; disabling deletes its sessions in
+    /// the same transaction. False when the user is not visible.
+    async fn set_user_disabled(&self, scope: TenantId, id: UserId, disabled: bool) -> Result<bool>;
+    /// A new password hash; the user's sessions are deleted with the old one.
+    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()>;
+    /// The API tokens of a visible user (never their secrets).
+    async fn tokens_of(&self, scope: TenantId, user: UserId) -> Result<Vec<ApiToken>>;
+    async fn token(&self, scope: TenantId, id: TokenId) -> Result<Option<ApiToken>>;
+    /// Revoke (delete) a visible token. False when it is not visible.
+    async fn delete_token(&self, scope: TenantId, id: TokenId) -> Result<bool>;
 }
 
 /// Agents, their activation and their sequence numbers.
@@ -186,7 +214,7 @@ pub trait DeviceStore: Send + Sync {
 }
 
 /// Everything the server stores.
-pub trait Store: TenantStore + UserStore + AgentStore + DeviceStore {
+pub trait Store: TenantStore + UserStore + CredentialStore + AgentStore + DeviceStore {
     fn backend(&self) -> Backend;
 }
 

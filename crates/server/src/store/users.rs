@@ -9,9 +9,9 @@ use crate::Result;
 use crate::ids::*;
 use crate::model::*;
 
-const USER_COLS: &str = "id, tenant_id, email, role, disabled, created_at";
+pub(super) const USER_COLS: &str = "id, tenant_id, email, role, disabled, created_at";
 
-fn user(row: &AnyRow) -> Result<User> {
+pub(super) fn user(row: &AnyRow) -> Result<User> {
     Ok(User {
         id: UserId(row.try_get("id")?),
         tenant_id: TenantId(row.try_get("tenant_id")?),

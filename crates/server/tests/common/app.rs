@@ -45,7 +45,11 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 impl TestApp {
     /// A fresh server on SQLite, initialised, with the admin logged in.
     pub async fn new() -> TestApp {
-        let db = TestDb::sqlite().await;
+        TestApp::on(TestDb::sqlite().await).await
+    }
+
+    /// A fresh server on `db`, initialised, with the admin logged in.
+    pub async fn on(db: TestDb) -> TestApp {
         let store: DynStore = Arc::new(db.store.clone());
         let first = printwatch_server::serve::first_start(&store, Some(ADMIN_PASSWORD.into()))
             .await
@@ -74,6 +78,75 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         r.json()["token"].as_str().expect("token").to_string()
+    }
+
+    /// Log in with a session cookie: (the `Cookie` header value, the CSRF token).
+    pub async fn session_login(&self, email: &str, password: &str) -> (String, String) {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"email": email, "password": password, "session": true}).to_string(),
+            ))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body: Value = serde_json::from_slice(&body).expect("json");
+        let csrf = body["csrf_token"].as_str().expect("csrf token").to_string();
+        (cookie, csrf)
+    }
+
+    /// A request as the web portal makes it: session cookie and CSRF token.
+    pub async fn session_call(
+        &self,
+        method: Method,
+        path: &str,
+        (cookie, csrf): (&str, &str),
+        body: Option<Value>,
+    ) -> Reply {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, cookie)
+            .header("x-csrf-token", csrf)
+            .body(Body::from(bytes))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Reply { status, body }
     }
 
     pub async fn call(
