@@ -413,14 +413,12 @@ async fn disabled_users_and_new_passwords_end_sessions(app: &TestApp) {
             .status
     };
     assert_eq!(me(&cookie).await, StatusCode::OK);
-    let provider = app.db.store.provider().await.unwrap().unwrap().id;
-    assert!(
-        app.db
-            .store
-            .set_user_disabled(provider, UserId(id), true)
-            .await
-            .unwrap()
-    );
+    // An administrator disables the user (through the portal, as it would).
+    let admin = app.session_login("admin@localhost", ADMIN_PASSWORD).await;
+    let admin = (admin.0.as_str(), admin.1.as_str());
+    let disable = format!("/api/v1/users/{id}/disable");
+    let r = app.session_call(Method::POST, &disable, admin, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     assert_eq!(me(&cookie).await, StatusCode::UNAUTHORIZED);
     assert!(
         app.db
@@ -443,13 +441,9 @@ async fn disabled_users_and_new_passwords_end_sessions(app: &TestApp) {
             .await
             .unwrap()
     );
-    assert!(
-        app.db
-            .store
-            .set_user_disabled(provider, UserId(id), false)
-            .await
-            .unwrap()
-    );
+    let enable = format!("/api/v1/users/{id}/enable");
+    let r = app.session_call(Method::POST, &enable, admin, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 
     // A new password ends every session, this one included.
     let (a, csrf) = session_login(&app.router, "ops@pw.example", "a long enough password").await;
@@ -569,6 +563,132 @@ async fn proxied_addresses_count_only_from_trusted_peers(app: &TestApp) {
     assert_eq!(named.status, StatusCode::UNAUTHORIZED);
 }
 
+async fn users_are_disabled_and_tokens_revoked_with_an_audit_trail(app: &TestApp) {
+    let ops = new_user(app, "ops@pw.example").await;
+    let other = new_user(app, "other@pw.example").await;
+    let ops_login = app.login("ops@pw.example", "a long enough password").await;
+    let other_login = app
+        .login("other@pw.example", "a long enough password")
+        .await;
+    let created = app
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&ops_login),
+            Some(json!({"name": "script"})),
+        )
+        .await;
+    let secret = created.json()["token"].as_str().unwrap().to_string();
+    let script = created.json()["record"]["id"].as_i64().unwrap();
+    // Listings name the tokens, never their secrets.
+    let own = app
+        .call(Method::GET, "/api/v1/tokens", Some(&ops_login), None)
+        .await;
+    let listed = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/users/{ops}/tokens"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(own.json(), listed.json());
+    let names: Vec<String> = own
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["login", "script"]);
+    for body in [own.text(), listed.text()] {
+        assert!(!body.contains(&secret) && !body.contains(&ops_login) && !body.contains("hash"));
+    }
+    // Another operator neither sees nor revokes it; its owner can.
+    let path = format!("/api/v1/tokens/{script}");
+    let theirs = app
+        .call(Method::DELETE, &path, Some(&other_login), None)
+        .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    let r = app
+        .call(Method::DELETE, &path, Some(&ops_login), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let me = app
+        .call(Method::GET, "/api/v1/me", Some(&secret), None)
+        .await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    let again = app
+        .call(Method::DELETE, &path, Some(&ops_login), None)
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    // An administrator revokes anyone's.
+    let login_id = own.json()[0]["id"].as_i64().unwrap();
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{login_id}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let me = app
+        .call(Method::GET, "/api/v1/me", Some(&ops_login), None)
+        .await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    // Disabling: not oneself; the user's tokens stop working.
+    let admin = app
+        .db
+        .store
+        .user_by_email("admin@localhost")
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    let own_disable = format!("/api/v1/users/{}/disable", admin.id);
+    let r = app
+        .call(Method::POST, &own_disable, Some(&app.admin_token), None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/users/{other}/disable"),
+            Some(&other_login),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "operators manage no users");
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/users/{other}/disable"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let me = app
+        .call(Method::GET, "/api/v1/me", Some(&other_login), None)
+        .await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    let provider = app.db.store.provider().await.unwrap().unwrap().id;
+    let log = app.db.store.audit_log(provider, 100).await.unwrap();
+    for (action, target) in [
+        ("token.revoke", format!("token {script}")),
+        ("token.revoke", format!("token {login_id}")),
+        ("user.disable", format!("user {other}")),
+    ] {
+        assert!(
+            log.iter().any(|e| e.action == action && e.target == target),
+            "{action} {target}: {log:?}"
+        );
+    }
+    assert!(!format!("{log:?}").contains(&secret));
+}
+
 /// Each test on a fresh server on SQLite, and on PostgreSQL when configured.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -606,4 +726,5 @@ on_both!(
     disabled_users_and_new_passwords_end_sessions,
     logins_are_audited_without_secrets,
     proxied_addresses_count_only_from_trusted_peers,
+    users_are_disabled_and_tokens_revoked_with_an_audit_trail,
 );

@@ -18,7 +18,7 @@ use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source};
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
 use printwatch_server::http::{Access, endpoints};
 use printwatch_server::ids::TenantId;
-use printwatch_server::store::{AgentStore, TenantStore, UserStore};
+use printwatch_server::store::{AgentStore, CredentialStore, TenantStore, UserStore};
 use serde_json::{Value, json};
 
 const MARKERS: [&str; 2] = ["bbb-secret", "bbbsecret"];
@@ -54,6 +54,18 @@ async fn customer(app: &TestApp, tag: &str) -> Customer {
             ids.insert("user_id", r.json()["id"].as_i64().unwrap());
         }
         tokens.insert(role, app.login(&email, "a long enough password").await);
+        if role == "viewer" {
+            let t = app
+                .call(
+                    Method::POST,
+                    "/api/v1/tokens",
+                    Some(&tokens[role]),
+                    Some(json!({"name": format!("{tag} token")})),
+                )
+                .await;
+            assert_eq!(t.status, StatusCode::CREATED, "{}", t.text());
+            ids.insert("token_id", t.json()["record"]["id"].as_i64().unwrap());
+        }
         sessions.insert(
             role,
             app.session_login(&email, "a long enough password").await,
@@ -205,6 +217,10 @@ fn known(ids: &BTreeMap<&'static str, i64>, name: &str) -> i64 {
 async fn state_of(app: &TestApp, tenant: i64) -> String {
     let s = &app.db.store;
     let t = TenantId(tenant);
+    let mut tokens = vec![];
+    for u in s.users(t).await.unwrap() {
+        tokens.push(s.tokens_of(t, u.id).await.unwrap());
+    }
     format!(
         "{:?}",
         (
@@ -214,6 +230,7 @@ async fn state_of(app: &TestApp, tenant: i64) -> String {
             s.sites(t).await.unwrap(),
             s.groups(t).await.unwrap(),
             s.audit_log(t, 1000).await.unwrap().len(),
+            tokens,
         )
     )
 }

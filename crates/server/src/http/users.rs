@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -14,7 +14,7 @@ use super::auth::{ClientAddr, Credential, weaker};
 use super::client::Client;
 use super::session::{self, SESSION_IDLE_SECS, SESSION_MAX_SECS};
 use super::{Access, AppState, Endpoint, Principal};
-use crate::ids::{TenantId, UserId};
+use crate::ids::{TenantId, TokenId, UserId};
 use crate::model::{NewAudit, NewUser, Permission, Role, User};
 use crate::secrets::{hash_password, new_api_token, token_hash, verify_password};
 use crate::{Result, ServerError, totp};
@@ -97,10 +97,45 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         ),
         Endpoint::new(
             Method::POST,
+            "/api/v1/users/{user_id}/disable",
+            "Disable a user: no more logins, its sessions end and its tokens stop working",
+            Access::User(Permission::ManageUsers),
+            post(disable),
+        ),
+        Endpoint::new(
+            Method::POST,
+            "/api/v1/users/{user_id}/enable",
+            "Enable a disabled user again",
+            Access::User(Permission::ManageUsers),
+            post(enable),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/users/{user_id}/tokens",
+            "A user's API tokens (never their secrets)",
+            Access::User(Permission::ManageUsers),
+            get(user_tokens),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/tokens",
+            "The caller's API tokens (never their secrets)",
+            Access::User(Permission::ReadDevices),
+            get(own_tokens),
+        ),
+        Endpoint::new(
+            Method::POST,
             "/api/v1/tokens",
             "Create an API token for the caller (shown once; role at most the caller's)",
             Access::User(Permission::ReadDevices),
             post(create_token),
+        ),
+        Endpoint::new(
+            Method::DELETE,
+            "/api/v1/tokens/{token_id}",
+            "Revoke an API token: the caller's own, or (with user management) one of a visible user",
+            Access::User(Permission::ReadDevices),
+            delete(revoke_token),
         ),
     ]
 }
@@ -622,6 +657,128 @@ async fn create_token(
         StatusCode::CREATED,
         Json(json!({ "token": token, "record": record })),
     ))
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
+    set_disabled(state, principal, UserId(id), true).await
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
+    set_disabled(state, principal, UserId(id), false).await
+}
+
+async fn set_disabled(
+    state: AppState,
+    principal: Principal,
+    id: UserId,
+    disabled: bool,
+) -> Result<StatusCode> {
+    principal.require(Permission::ManageUsers)?;
+    // Disabling oneself would lock the last administrator out.
+    if disabled && id == principal.user.id {
+        return Err(ServerError::Invalid(
+            "you cannot disable yourself: ask another administrator".into(),
+        ));
+    }
+    let user = state
+        .store
+        .user(principal.scope(), id)
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    if !state
+        .store
+        .set_user_disabled(principal.scope(), id, disabled)
+        .await?
+    {
+        return Err(ServerError::NotFound);
+    }
+    let (action, detail) = if disabled {
+        ("user.disable", "sessions ended")
+    } else {
+        ("user.enable", "")
+    };
+    principal
+        .audit(
+            &state,
+            user.tenant_id,
+            action,
+            format!("user {id}"),
+            detail.into(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn user_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ManageUsers)?;
+    let user = state
+        .store
+        .user(principal.scope(), UserId(id))
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    Ok(Json(
+        state.store.tokens_of(principal.scope(), user.id).await?,
+    ))
+}
+
+async fn own_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ReadDevices)?;
+    Ok(Json(
+        state
+            .store
+            .tokens_of(principal.scope(), principal.user.id)
+            .await?,
+    ))
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ReadDevices)?;
+    // Someone else's token is "not found" unless the caller manages users:
+    // its existence is not the caller's business.
+    let token = state
+        .store
+        .token(principal.scope(), TokenId(id))
+        .await?
+        .filter(|t| {
+            t.user_id == principal.user.id || principal.role.allows(Permission::ManageUsers)
+        })
+        .ok_or(ServerError::NotFound)?;
+    if !state
+        .store
+        .delete_token(principal.scope(), token.id)
+        .await?
+    {
+        return Err(ServerError::NotFound);
+    }
+    principal
+        .audit(
+            &state,
+            token.tenant_id,
+            "token.revoke",
+            format!("token {}", token.id),
+            format!("{} of user {}", token.name, token.user_id),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
