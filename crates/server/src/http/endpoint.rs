@@ -78,7 +78,7 @@ pub fn openapi() -> Value {
             })
             .collect();
         let security = match e.access {
-            Access::User(_) => json!([{"bearer": []}]),
+            Access::User(_) => json!([{"bearer": []}, {"session": []}]),
             Access::Public | Access::Agent => json!([]),
         };
         let mut op = json!({
@@ -90,7 +90,7 @@ pub fn openapi() -> Value {
                 "200": {"description": "OK"},
                 "400": {"description": "Invalid request"},
                 "401": {"description": "Not authenticated"},
-                "403": {"description": "The role does not allow this"},
+                "403": {"description": "The role does not allow this, or a session-cookie change without its CSRF token or from another origin"},
                 "404": {"description": "Not found (or not yours)"}
             }
         });
@@ -106,9 +106,16 @@ pub fn openapi() -> Value {
             "title": "printwatch server API",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Managed print services: tenants, agents, devices, meters, supplies, reports. \
-                            Authenticate with `Authorization: Bearer TOKEN` (POST /api/v1/login gives one)."
+                            Authenticate with `Authorization: Bearer TOKEN` (POST /api/v1/login gives one), \
+                            or with the session cookie that POST /api/v1/login sets when asked with \
+                            `\"session\": true`; with the cookie, POST, PUT, PATCH and DELETE also need \
+                            the session's CSRF token in `X-CSRF-Token` (or the form field `csrf_token`)."
         },
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "session": {"type": "apiKey", "in": "cookie", "name": super::SECURE_COOKIE,
+                        "description": "printwatch_session over plain HTTP"}
+        }},
         "paths": paths
     })
 }
