@@ -106,6 +106,13 @@ fn collect_json_v2c_v3_and_exit_codes() {
     };
     assert_eq!(meter("total"), Some(48213.into()));
     assert_eq!(meter("marker_life"), Some(48213.into()));
+    // The PWG counter MIB (its tables are read after a deferred probe):
+    // lifetime work totals per service.
+    assert_eq!(meter("print"), Some(40000.into()));
+    assert_eq!(meter("copy_mono"), Some(8213.into()));
+    assert_eq!(meter("scan"), Some(1502.into()));
+    let total = meters.iter().find(|m| m["name"] == "total").expect("total");
+    assert_eq!(total["oid"], "1.3.6.1.4.1.2699.1.3.1.8.1.1.4.1.3.3");
     let supplies = snap["supplies"].as_array().expect("supplies");
     assert_eq!(supplies[0]["percent"], 34.5);
     assert_eq!(supplies[2]["state"], "some_remaining");

@@ -84,6 +84,7 @@ pub fn read_snapshot(target: &str, view: &MibView, profiles: &ProfileSet) -> Sna
             snap.vendor = snap.family.clone();
         }
     }
+    crate::pwg::read(view, &mut snap);
     if let Some((vendor, family)) = snap.sys_descr.as_deref().and_then(|d| profiles.brand(d)) {
         snap.vendor = Some(vendor);
         snap.family = Some(family);
@@ -131,7 +132,7 @@ fn subtree_floors(scalars: &[Oid]) -> Vec<Oid> {
         let prefix = &arcs[..arcs.len().min(11)];
         if last_prefix != Some(prefix) {
             last_prefix = Some(prefix);
-            floors.push(Oid::from(&arcs[..arcs.len().saturating_sub(1)]));
+            floors.push(s.parent());
         }
     }
     floors
@@ -179,7 +180,7 @@ pub async fn collect<P: Poller>(
     // Pass 1: which tables exist. What the probes bring back is kept: the
     // object after an absent table is often one the profile wants (HP's
     // long 1284 device id), and it is not asked again.
-    let probe = probe_tables(poller, &columns).await?;
+    let probe = probe_tables(poller, &columns, &standard::deferred_tables()).await?;
     view.extend(probe.seen().cloned());
     // The first object from the start of each vendor subtree of the
     // profile's scalars: those before it are absent, so a device without

@@ -15,6 +15,7 @@ pub mod decoders;
 mod enums_iana;
 pub mod mib;
 pub mod profile;
+pub mod pwg;
 pub mod snapshot;
 pub mod standard;
 

@@ -151,9 +151,14 @@ pub mod std_oids {
     pub const ENT_SERIAL: &[u32] = &[1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1, 11];
     pub const ENT_MODEL: &[u32] = &[1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1, 13];
     pub const ENT_ASSET_ID: &[u32] = &[1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1, 15];
-    /// PWG Imaging System MIB (PWG 5106.1) icMonitorCompletedJobs…: the
-    /// counters table `1.3.6.1.4.1.2699.1.2.1.2.1.1` (not read yet).
-    pub const PWG_COUNTERS: &[u32] = &[1, 3, 6, 1, 4, 1, 2699, 1, 2, 1, 2, 1, 1];
+    /// PWG Imaging System State and Counter MIB v2 (PWG 5106.3,
+    /// `imagingCounterMIB` 1.3.6.1.4.1.2699.1.3): icKeyEntry (column 2:
+    /// icKeyServiceType), icImageEntry (4: total images) and
+    /// icImpressionEntry (4 total, 5 monochrome, 7 full colour impressions),
+    /// the last two indexed by key, work type and persistence.
+    pub const PWG_KEY: &[u32] = &[1, 3, 6, 1, 4, 1, 2699, 1, 3, 1, 2, 1, 1];
+    pub const PWG_IMAGE: &[u32] = &[1, 3, 6, 1, 4, 1, 2699, 1, 3, 1, 7, 1, 1];
+    pub const PWG_IMPRESSION: &[u32] = &[1, 3, 6, 1, 4, 1, 2699, 1, 3, 1, 8, 1, 1];
 }
 
 /// A column of a table: `table_entry.column`.

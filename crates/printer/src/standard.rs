@@ -464,6 +464,22 @@ pub fn anchor_columns() -> Vec<Oid> {
         col(o::PRT_ALERT, 2),
         col(o::PRT_MARKER, 4),
     ]
+    .into_iter()
+    .chain(crate::pwg::anchors())
+    .collect()
+}
+
+/// Tables whose probe waits for the others' answers (see
+/// `printwatch_snmp::table::probe_tables`): the console and alert groups
+/// come last in the Printer MIB, and a device without them (or without the
+/// colorant group before them) usually lacks the whole tail, which one
+/// probe's answer then shows; a device that has them pays one round trip,
+/// not their probes' landings on every collection. Likewise the PWG
+/// counter tables behind their key table.
+pub fn deferred_tables() -> Vec<Oid> {
+    let mut tables = vec![oid(o::PRT_CONSOLE_TEXT).parent(), oid(o::PRT_ALERT)];
+    tables.extend(crate::pwg::deferred());
+    tables
 }
 
 /// Every scalar and column this module reads (the collection plan's base).
@@ -515,6 +531,7 @@ pub fn plan(printer_index: Option<u32>) -> (Vec<Oid>, Vec<(Oid, u32)>) {
     for c in [2, 4, 6, 7, 8] {
         columns.push((col(o::PRT_ALERT, c), 2));
     }
+    columns.extend(crate::pwg::columns());
     (scalars, columns)
 }
 

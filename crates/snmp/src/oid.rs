@@ -50,6 +50,11 @@ impl Oid {
         Oid(arcs)
     }
 
+    /// This OID less its last arc (a column's table entry, say).
+    pub fn parent(&self) -> Oid {
+        Oid(self.0[..self.0.len().saturating_sub(1)].to_vec())
+    }
+
     /// The arcs after `prefix`, if this OID is below it.
     pub fn suffix_after(&self, prefix: &Oid) -> Option<&[u32]> {
         self.0.strip_prefix(prefix.0.as_slice())

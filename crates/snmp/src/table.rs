@@ -32,7 +32,7 @@ pub async fn read_columns_hinted<P: Poller>(
     columns: &[(Oid, u32)],
     anchors: &[Oid],
 ) -> Result<Vec<VarBind>, SnmpError> {
-    let probe = probe_tables(poller, columns).await?;
+    let probe = probe_tables(poller, columns, &[]).await?;
     let (reading, _) = probe.begin(poller, anchors, &[]).await?;
     reading.finish(poller).await
 }
@@ -42,6 +42,9 @@ pub async fn read_columns_hinted<P: Poller>(
 /// table is often a long text it would otherwise ask for again).
 pub struct Probe {
     tables: Vec<FoundTable>,
+    /// Deferred tables pass 1 did not tell about: entry and columns. Their
+    /// probes ride in pass 2.
+    later: Vec<(Oid, Vec<(Oid, u32)>)>,
     /// Each probe and what followed it, as answered.
     probes: Vec<(Oid, VarBind)>,
     /// SNMPv1: no GETBULK, so each column was walked whole.
@@ -52,10 +55,28 @@ pub struct Probe {
 /// rows), and the first instance of its lowest column.
 type FoundTable = (Oid, Vec<(Oid, u32)>, VarBind);
 
-/// Pass 1: which tables of `columns` exist.
+/// The table whose lowest column a GETNEXT answered with `next`, with the
+/// columns that may have rows; `None` when it has none of them.
+fn found(entry: Oid, list: Vec<(Oid, u32)>, next: &VarBind) -> Option<FoundTable> {
+    if next.value.is_exception() || !next.oid.starts_with(&entry) {
+        return None;
+    }
+    // The columns before the one the GETNEXT landed in are empty.
+    let list: Vec<(Oid, u32)> = list
+        .into_iter()
+        .filter(|(column, _)| next.oid.starts_with(column) || *column > next.oid)
+        .collect();
+    (!list.is_empty()).then(|| (entry, list, next.clone()))
+}
+
+/// Pass 1: which tables of `columns` exist. The tables whose entries are in
+/// `deferred` are not probed here: the answer to another probe often tells
+/// (a MIB a device lacks is one landing past all its tables); those it does
+/// not are probed in pass 2.
 pub async fn probe_tables<P: Poller>(
     poller: &P,
     columns: &[(Oid, u32)],
+    deferred: &[Oid],
 ) -> Result<Probe, SnmpError> {
     if !poller.has_bulk() {
         let mut out = Vec::new();
@@ -64,6 +85,7 @@ pub async fn probe_tables<P: Poller>(
         }
         return Ok(Probe {
             tables: Vec::new(),
+            later: Vec::new(),
             probes: Vec::new(),
             walked: Some(out),
         });
@@ -71,10 +93,8 @@ pub async fn probe_tables<P: Poller>(
     // Columns by table (their entry: the column OID less its last arc).
     let mut tables: BTreeMap<Oid, Vec<(Oid, u32)>> = BTreeMap::new();
     for (column, rows) in columns {
-        let arcs = column.arcs();
-        let entry = Oid::from(&arcs[..arcs.len().saturating_sub(1)]);
         tables
-            .entry(entry)
+            .entry(column.parent())
             .or_default()
             .push((column.clone(), *rows));
     }
@@ -82,37 +102,32 @@ pub async fn probe_tables<P: Poller>(
         list.sort();
         list.dedup_by(|a, b| a.0 == b.0);
     }
+    let (later, now): (Vec<_>, Vec<_>) = tables
+        .into_iter()
+        .filter(|(_, list)| !list.is_empty())
+        .partition(|(entry, _)| deferred.contains(entry));
     // A GETNEXT of each table's lowest column falls inside the table's
     // entry if any of its columns (from that one on) has an instance.
-    let lowest: Vec<Oid> = tables
-        .values()
-        .filter_map(|l| l.first().map(|c| c.0.clone()))
-        .collect();
+    let lowest: Vec<Oid> = now.iter().map(|(_, l)| l[0].0.clone()).collect();
     let answers = next_of_each(poller, &lowest).await?;
-    let mut probes = Vec::new();
-    let mut existing = Vec::new();
-    for ((entry, list), (probe, answer)) in tables.into_iter().zip(lowest.into_iter().zip(answers))
-    {
-        let Some(vb) = answer else { continue };
-        probes.push((probe, vb.clone()));
-        if vb.value.is_exception() {
-            continue;
-        }
-        // The columns before the one the GETNEXT landed in are empty; a
-        // table with none of ours left is absent for this read.
-        let list: Vec<(Oid, u32)> = list
-            .into_iter()
-            .filter(|(column, _)| vb.oid.starts_with(column) || *column > vb.oid)
-            .collect();
-        if vb.oid.starts_with(&entry) && !list.is_empty() {
-            existing.push((entry, list, vb));
+    let mut probe = Probe {
+        tables: Vec::new(),
+        later: Vec::new(),
+        probes: Vec::new(),
+        walked: None,
+    };
+    for ((entry, list), (column, answer)) in now.into_iter().zip(lowest.into_iter().zip(answers)) {
+        let Some(next) = answer else { continue };
+        probe.probes.push((column, next.clone()));
+        probe.tables.extend(found(entry, list, &next));
+    }
+    for (entry, list) in later {
+        match probe.next_known(&list[0].0).cloned() {
+            Some(next) => probe.tables.extend(found(entry, list, &next)),
+            None => probe.later.push((entry, list)),
         }
     }
-    Ok(Probe {
-        tables: existing,
-        probes,
-        walked: None,
-    })
+    Ok(probe)
 }
 
 impl Probe {
@@ -188,19 +203,52 @@ impl Probe {
                 }
             }
         }
-        if others.is_empty() && anchor_cols.is_empty() && next_of.is_empty() {
+        if others.is_empty()
+            && anchor_cols.is_empty()
+            && self.later.is_empty()
+            && next_of.is_empty()
+        {
             return Ok((reading, Vec::new()));
         }
         let mut singles: Vec<Oid> = others.iter().map(|(_, c)| c.clone()).collect();
+        singles.extend(self.later.iter().map(|(_, list)| list[0].0.clone()));
         singles.extend(next_of.iter().cloned());
         let repeaters: Vec<(Oid, Oid)> = anchor_cols
             .iter()
             .map(|(_, column, _, cursor)| (column.clone(), cursor.clone()))
             .collect();
         let mut response = bulk_with_split(poller, &singles, &repeaters, ANCHOR_ROWS).await?;
-        let extra = response
+        let mut late = response
             .singles
             .split_off(others.len().min(response.singles.len()));
+        let extra = late.split_off(self.later.len().min(late.len()));
+        // Deferred tables found now: their anchor is read from its start
+        // (or the row found) in pass 3, their other columns in pass 4.
+        for ((entry, list), next) in self.later.into_iter().zip(late) {
+            let Some((entry, list, first)) = next.and_then(|next| found(entry, list, &next)) else {
+                continue;
+            };
+            let anchor = list
+                .iter()
+                .position(|(c, _)| anchors.contains(c))
+                .unwrap_or(0);
+            if list.iter().any(|(c, _)| first.oid.starts_with(c)) {
+                reading.out.push(first.clone());
+            }
+            for (i, (column, hint)) in list.into_iter().enumerate() {
+                let cursor = if first.oid.starts_with(&column) {
+                    first.oid.clone()
+                } else {
+                    column.clone()
+                };
+                if i == anchor {
+                    reading.anchors.push((entry.clone(), column.clone(), hint));
+                    reading.open.push((column, cursor, hint));
+                } else {
+                    reading.started.push((entry.clone(), column, cursor));
+                }
+            }
+        }
         // Non-repeaters: the first row of each other column, or nothing.
         for ((entry, column), vb) in others.iter().zip(&response.singles) {
             if let Some(vb) = vb
@@ -223,10 +271,11 @@ impl Probe {
                 reading.open.push((column.clone(), cursor, *hint));
             }
         }
-        reading.anchors = anchor_cols
-            .into_iter()
-            .map(|(entry, column, hint, _)| (entry, column, hint))
-            .collect();
+        reading.anchors.extend(
+            anchor_cols
+                .into_iter()
+                .map(|(entry, column, hint, _)| (entry, column, hint)),
+        );
         Ok((reading, extra))
     }
 }
@@ -283,23 +332,26 @@ impl Reading {
             open = still;
         }
 
-        // Pass 4: the other columns, as many rows as their table has (one
-        // read already). Columns of a table share its rows.
+        // Pass 4: the other columns, as many rows as their table has (less
+        // those read already). Columns of a table share its rows.
         let mut exact: BTreeMap<u32, Vec<(Oid, Oid)>> = BTreeMap::new();
         let mut unknown: BTreeMap<u32, Vec<(Oid, Oid)>> = BTreeMap::new();
+        let count =
+            |column: &Oid| out.iter().filter(|vb| vb.oid.starts_with(column)).count() as u32;
         for (entry, column, cursor) in started {
             let Some((_, anchor, hint)) = anchors.iter().find(|(e, _, _)| *e == entry) else {
                 continue;
             };
-            let rows = out.iter().filter(|vb| vb.oid.starts_with(anchor)).count() as u32;
+            let rows = count(anchor);
+            let missing = rows.saturating_sub(count(&column));
             if rows == 0 {
                 // The anchor is missing here (a partial agent): no count to go by.
                 unknown
                     .entry((*hint).max(1))
                     .or_default()
                     .push((column, cursor));
-            } else if rows > 1 {
-                exact.entry(rows - 1).or_default().push((column, cursor));
+            } else if missing > 0 {
+                exact.entry(missing).or_default().push((column, cursor));
             }
         }
         let reads = unknown
@@ -686,11 +738,24 @@ mod tests {
     }
 
     fn read(agent: &MemoryAgent, columns: &[(Oid, u32)], anchors: &[Oid]) -> Vec<VarBind> {
+        read_deferring(agent, columns, anchors, &[])
+    }
+
+    fn read_deferring(
+        agent: &MemoryAgent,
+        columns: &[(Oid, u32)],
+        anchors: &[Oid],
+        deferred: &[Oid],
+    ) -> Vec<VarBind> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a runtime");
         let mut got = runtime
-            .block_on(read_columns_hinted(agent, columns, anchors))
+            .block_on(async {
+                let probe = probe_tables(agent, columns, deferred).await?;
+                let (reading, _) = probe.begin(agent, anchors, &[]).await?;
+                reading.finish(agent).await
+            })
             .expect("the read");
         got.sort_by(|a, b| a.oid.cmp(&b.oid));
         got.dedup_by(|a, b| a.oid == b.oid);
@@ -801,6 +866,7 @@ mod tests {
             absent in proptest::collection::vec((8u32..12, 1u32..12, 1u32..10), 0..4),
             max_varbinds in 4usize..60,
             trailer in any::<bool>(),
+            defer in proptest::collection::vec(any::<bool>(), 1..8),
         ) {
             let mut layout = Vec::new();
             let mut columns: Vec<(Oid, u32)> = Vec::new();
@@ -838,7 +904,14 @@ mod tests {
                 max_varbinds,
                 requests: Mutex::new(0),
             };
-            let got = read(&agent, &columns, &anchors);
+            // Any tables deferred to pass 2: the same objects.
+            let deferred: Vec<Oid> = columns
+                .iter()
+                .zip(defer.iter().cycle())
+                .filter(|(_, d)| **d)
+                .map(|((c, _), _)| c.parent())
+                .collect();
+            let got = read_deferring(&agent, &columns, &anchors, &deferred);
             prop_assert_eq!(got, expected(&agent.objects, &columns));
         }
     }
