@@ -20,7 +20,6 @@ const SERIAL_COLUMNS: &[&[u32]] = &[
 /// IF-MIB ifPhysAddress.
 const MAC_COLUMN: &[u32] = &[1, 3, 6, 1, 2, 1, 2, 2, 1, 6];
 /// Printer-MIB prtMarkerLifeCount.
-const MARKER_LIFE_COUNT: &[u32] = &[1, 3, 6, 1, 2, 1, 43, 10, 2, 1, 4];
 /// Printer-MIB prtMarkerSuppliesMaxCapacity and prtMarkerSuppliesLevel.
 const SUPPLY_MAX: &[u32] = &[1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 8];
 const SUPPLY_LEVEL: &[u32] = &[1, 3, 6, 1, 2, 1, 43, 11, 1, 1, 9];
@@ -173,22 +172,40 @@ pub fn make_unique(device: &mut Device, ip: IpAddr, known_serials: &[String]) {
     }
 }
 
-/// Makes the standard page counters advance and supplies drain.
-pub fn make_alive(device: &mut Device, pages_per_minute: f64, drain_percent_per_hour: f64) {
+/// Makes the page counters advance and supplies drain. `meters` are the
+/// counters printwatch reads from this device (the Printer MIB's and the
+/// vendor profile's): each advances in proportion to its share of the
+/// largest, so that a total stays the sum of its mono and colour parts and
+/// a counter at zero (colour on a mono device) stays there.
+pub fn make_alive(
+    device: &mut Device,
+    meters: &[Oid],
+    pages_per_minute: f64,
+    drain_percent_per_hour: f64,
+) {
     let recording = device.recording.clone();
     if pages_per_minute > 0.0 {
-        for (index, (oid, value)) in recording.values.iter().enumerate() {
-            if oid.arcs().starts_with(MARKER_LIFE_COUNT)
-                && let Some(start) = value.as_i64().and_then(|v| u64::try_from(v).ok())
-            {
-                device.set_dynamic(
-                    index,
-                    Dynamic::Counter {
-                        start,
-                        per_second: pages_per_minute / 60.0,
-                    },
-                );
+        let counters: Vec<(usize, u64)> = meters
+            .iter()
+            .filter_map(|oid| recording.position(oid))
+            .filter_map(|i| {
+                let value = recording.values[i].1.as_i64()?;
+                Some((i, u64::try_from(value).ok()?))
+            })
+            .collect();
+        let largest = counters.iter().map(|(_, v)| *v).max().unwrap_or(0);
+        for (index, start) in counters {
+            if start == 0 {
+                continue;
             }
+            let share = start as f64 / largest as f64;
+            device.set_dynamic(
+                index,
+                Dynamic::Counter {
+                    start,
+                    per_second: pages_per_minute / 60.0 * share,
+                },
+            );
         }
     }
     if drain_percent_per_hour > 0.0 {

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use printwatch_snmp::Oid;
 use printwatch_snmp::credentials::Credentials;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
@@ -93,22 +94,38 @@ fn raise_open_file_limit(sockets: usize) {
     }
 }
 
-/// The serial printwatch reads from a recording (it may live in a vendor OID
-/// or in sysDescr text), so that `--unique` rewrites it wherever it is.
-fn serials_of(
-    recording: &ServedRecording,
-    profiles: &printwatch_printer::ProfileSet,
-) -> Vec<String> {
+/// What printwatch reads from a recording that the simulator must keep
+/// consistent when it changes the device: the serial (it may live in a
+/// vendor OID or in sysDescr text), rewritten everywhere by `--unique`, and
+/// the OIDs of every page counter the snapshot reports (standard and the
+/// profile's vendor meters), which advance together.
+#[derive(Clone, Default)]
+struct Readings {
+    serials: Vec<String>,
+    meters: Vec<Oid>,
+}
+
+fn readings_of(recording: &ServedRecording, profiles: &printwatch_printer::ProfileSet) -> Readings {
     let view = printwatch_printer::MibView::from_varbinds(
         recording
             .values
             .iter()
             .map(|(o, v)| printwatch_snmp::VarBind::new(o.clone(), v.clone())),
     );
-    printwatch_printer::read_snapshot("", &view, profiles)
-        .serial
-        .into_iter()
-        .collect()
+    let snapshot = printwatch_printer::read_snapshot("", &view, profiles);
+    let meters = snapshot
+        .meters
+        .iter()
+        .flat_map(|m| match &m.oid {
+            printwatch_printer::Source::One(o) => vec![o.clone()],
+            printwatch_printer::Source::Sum(parts) => parts.clone(),
+        })
+        .filter_map(|o| o.parse().ok())
+        .collect();
+    Readings {
+        serials: snapshot.serial.into_iter().collect(),
+        meters,
+    }
 }
 
 fn base_name(recording: &ServedRecording) -> String {
@@ -128,22 +145,30 @@ impl Simulator {
         let profiles = printwatch_printer::ProfileSet::embedded()
             .map_err(|e| SimError::Config(e.to_string()))?;
         raise_open_file_limit(plans.iter().map(|p| p.addresses.len() * 2).sum());
-        let mut serials_cache: HashMap<String, Vec<String>> = HashMap::new();
+        let mut readings_cache: HashMap<String, Readings> = HashMap::new();
         let mut tasks = JoinSet::new();
         let mut served = Vec::new();
         for plan in plans {
             let recording = cache.load(&plan.recording)?;
             let mut device = Device::new(recording.clone());
+            let alive =
+                plan.faults.pages_per_minute > 0.0 || plan.faults.drain_percent_per_hour > 0.0;
+            let readings = if plan.unique || alive {
+                readings_cache
+                    .entry(recording.name.clone())
+                    .or_insert_with(|| readings_of(&recording, &profiles))
+                    .clone()
+            } else {
+                Readings::default()
+            };
             if plan.unique
                 && let Some(first) = plan.addresses.first()
             {
-                let serials = serials_cache
-                    .entry(recording.name.clone())
-                    .or_insert_with(|| serials_of(&recording, &profiles));
-                identity::make_unique(&mut device, first.ip(), serials);
+                identity::make_unique(&mut device, first.ip(), &readings.serials);
             }
             identity::make_alive(
                 &mut device,
+                &readings.meters,
                 plan.faults.pages_per_minute,
                 plan.faults.drain_percent_per_hour,
             );

@@ -342,14 +342,46 @@ async fn meters_advance_and_supplies_drain() {
     let count: Oid = "1.3.6.1.2.1.43.10.2.1.4.1.1".parse().expect("valid");
     let toner: Oid = "1.3.6.1.2.1.43.11.1.1.9.1.1".parse().expect("valid");
     let fuser: Oid = "1.3.6.1.2.1.43.11.1.1.9.1.3".parse().expect("valid");
-    let ask = [count, toner, fuser];
+    // The counters printwatch reads beyond the Printer MIB (here the PWG
+    // MIB's): print impressions advance, colour at zero stays zero, and a
+    // power-on counter no snapshot reads does not move.
+    let pwg = |s: &str| -> Oid {
+        format!("1.3.6.1.4.1.2699.1.3.1.8.1.1.{s}")
+            .parse()
+            .expect("valid")
+    };
+    let ask = [
+        count,
+        toner,
+        fuser,
+        pwg("4.2.3.3"),
+        pwg("7.1.3.3"),
+        pwg("4.2.3.4"),
+    ];
     let first = session.get(&ask).await.expect("first poll");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second = session.get(&ask).await.expect("second poll");
-    let n = |v: &[VarBind], i: usize| v[i].value.as_i64().expect("number");
+    let n = |v: &[VarBind], i: usize| {
+        let vb = v.iter().find(|vb| vb.oid == ask[i]).expect("answered");
+        vb.value.as_i64().expect("number")
+    };
     assert!(n(&second, 0) > n(&first, 0), "meter advanced");
     assert!(n(&second, 1) < n(&first, 1), "toner drained");
     assert_eq!(n(&second, 2), -3, "'some remaining' stays a state");
+    assert!(
+        n(&second, 3) > n(&first, 3),
+        "a meter beyond the Printer MIB advanced"
+    );
+    assert!(
+        n(&second, 3) - n(&first, 3) <= n(&second, 0) - n(&first, 0),
+        "print pages advance no faster than the lifetime count"
+    );
+    assert_eq!(n(&second, 4), 0, "a counter at zero stays at zero");
+    assert_eq!(
+        n(&second, 5),
+        n(&first, 5),
+        "a counter no snapshot reads stays"
+    );
 }
 
 /// A hand-made responder whose GETNEXT/GETBULK answers go backwards (an

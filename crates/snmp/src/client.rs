@@ -53,7 +53,8 @@ pub trait Poller: Send + Sync {
     fn target(&self) -> SocketAddr;
 
     /// GET of many OIDs, in as few PDUs as the agent allows. Objects the agent
-    /// does not have come back as `NoSuchObject` / `NoSuchInstance`.
+    /// does not have come back as `NoSuchObject` / `NoSuchInstance`. The
+    /// answers come in OID order, not the order asked.
     fn get(&self, oids: &[Oid]) -> impl Future<Output = Result<Vec<VarBind>, SnmpError>> + Send;
 
     /// Every object below `subtree`, in order (GETBULK where the version
