@@ -27,6 +27,10 @@ battery!(
     device_listing_pages_and_honours_grants,
     the_audit_log_is_scoped,
     totp_steps_are_used_once,
+    reports_of_one_device_in_one_envelope_apply_in_order,
+    a_new_device_and_a_known_one_in_one_envelope,
+    a_failing_envelope_stores_nothing_and_keeps_its_sequence,
+    envelopes_larger_than_one_statement,
 );
 
 struct World {
@@ -328,6 +332,38 @@ async fn revoked_and_expired_agents_store_nothing(store: &SqlStore) {
     expiring.expires_at = Some(NOW);
     assert!(!expiring.may_submit(NOW));
     assert!(expiring.may_submit(NOW - 1) || expiring.expires_at == Some(NOW));
+
+    // The store refuses an expired agent too, not only the HTTP layer.
+    let expired = store
+        .create_agent(
+            NewAgent {
+                tenant_id: w.a.id,
+                site_id: None,
+                name: "expired".into(),
+                pin_verifier: Some(vec![1; 32]),
+                pin_expires_at: NOW + 600,
+                expires_at: Some(NOW),
+            },
+            NOW - 10,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .activate_agent(expired.id, &[9; 72], &AgentReport::default(), NOW - 10)
+            .await
+            .unwrap()
+    );
+    let out = store
+        .ingest(batch(
+            &expired,
+            1,
+            vec![full(&snapshot("S2", "10.0.0.2", 5))],
+        ))
+        .await
+        .unwrap();
+    assert!(!out.applied);
+    assert!(store.devices(&all(w.provider.id)).await.unwrap().is_empty());
 }
 
 async fn each_sequence_number_applies_once(store: &SqlStore) {
@@ -714,4 +750,292 @@ async fn totp_steps_are_used_once(store: &SqlStore) {
     assert!(!store.use_totp_step(user.id, 9).await.unwrap(), "older");
     assert!(store.use_totp_step(user.id, 11).await.unwrap());
     assert!(store.totp_state(UserId(999_999)).await.unwrap().is_none());
+}
+
+fn delta_report(old: &Snapshot, new: &Snapshot) -> DeviceReport {
+    DeviceReport::Delta {
+        identity: old.identity().unwrap(),
+        base: delta::digest(old).unwrap(),
+        delta: delta::diff(old, new).unwrap(),
+    }
+}
+
+fn values(readings: &[MeterReading]) -> Vec<(i64, bool)> {
+    readings.iter().map(|r| (r.value, r.reset)).collect()
+}
+
+async fn reports_of_one_device_in_one_envelope_apply_in_order(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    // New device: a full snapshot, a delta on it, a reset, in one envelope.
+    let first = snapshot("S1", "10.0.0.1", 100);
+    let mut second = first.clone();
+    second.meters[0].value = 150;
+    second.collected_at = "2025-01-01T01:00:00Z".into();
+    let mut third = second.clone();
+    third.meters[0].value = 20;
+    third.target = "10.0.0.7".into();
+    third.collected_at = "2025-01-01T02:00:00Z".into();
+    let out = store
+        .ingest(batch(
+            &agent,
+            1,
+            vec![full(&first), delta_report(&first, &second), full(&third)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!((out.devices, out.resync.len()), (3, 0), "{out:?}");
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 1);
+    let d = &devices[0];
+    assert_eq!((d.first_seen, d.last_seen), (NOW, NOW + 7200));
+    assert_eq!(d.target.as_deref(), Some("10.0.0.7"));
+    let readings = store
+        .meter_readings(w.a.id, d.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        values(&readings),
+        vec![(100, false), (150, false), (20, true)]
+    );
+    // The agent's base is the last state of the envelope: a delta on an
+    // earlier one asks for a resync, one on the last applies.
+    let mut fourth = third.clone();
+    fourth.meters[0].value = 30;
+    fourth.collected_at = "2025-01-01T03:00:00Z".into();
+    let stale = store
+        .ingest(batch(&agent, 2, vec![delta_report(&second, &fourth)]))
+        .await
+        .unwrap();
+    assert_eq!(stale.resync, vec![first.identity().unwrap()]);
+    let good = store
+        .ingest(batch(&agent, 3, vec![delta_report(&third, &fourth)]))
+        .await
+        .unwrap();
+    assert_eq!((good.devices, good.resync.len()), (1, 0));
+    assert_eq!(
+        store.device_snapshot(w.a.id, d.id).await.unwrap().unwrap(),
+        fourth
+    );
+    // The same device twice in one envelope with the same meters: one reading.
+    let mut fifth = fourth.clone();
+    fifth.collected_at = "2025-01-01T04:00:00Z".into();
+    store
+        .ingest(batch(&agent, 4, vec![full(&fifth), full(&fifth)]))
+        .await
+        .unwrap();
+    let readings = store
+        .meter_readings(w.a.id, d.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(readings.len(), 4);
+    // An alert opened and closed within one envelope stays closed.
+    let mut alerting = fifth.clone();
+    alerting.alerts = vec![Alert {
+        severity: "critical".into(),
+        group: "input".into(),
+        code: "jam".into(),
+        description: None,
+        location: None,
+    }];
+    alerting.collected_at = "2025-01-01T05:00:00Z".into();
+    let mut cleared = fifth.clone();
+    cleared.collected_at = "2025-01-01T06:00:00Z".into();
+    store
+        .ingest(batch(&agent, 5, vec![full(&alerting), full(&cleared)]))
+        .await
+        .unwrap();
+    let alerts = store.alerts(w.a.id, d.id, false).await.unwrap().unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        (alerts[0].opened_at, alerts[0].closed_at),
+        (NOW + 5 * 3600, Some(NOW + 6 * 3600))
+    );
+}
+
+async fn a_new_device_and_a_known_one_in_one_envelope(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let other = active_agent(store, w.a.id).await;
+    let known = snapshot("K1", "10.0.0.1", 100);
+    store
+        .ingest(batch(&agent, 1, vec![full(&known)]))
+        .await
+        .unwrap();
+    let mut moved = known.clone();
+    moved.meters[0].value = 120;
+    moved.collected_at = "2025-01-02T00:00:00Z".into();
+    let fresh = snapshot("N1", "10.0.0.2", 7);
+    let mut anonymous = snapshot("", "10.0.0.3", 1);
+    anonymous.serial = None;
+    // Another agent sees the known device too: one device, with its own base.
+    let out = store
+        .ingest(batch(
+            &other,
+            1,
+            vec![full(&fresh), full(&moved), full(&anonymous)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!((out.devices, out.skipped), (2, 1));
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 2, "{devices:?}");
+    let by_serial = |serial: &str| {
+        devices
+            .iter()
+            .find(|d| d.serial.as_deref() == Some(serial))
+            .unwrap()
+            .clone()
+    };
+    let k = by_serial("K1");
+    assert_eq!(k.last_agent_id, Some(other.id));
+    assert_eq!(k.first_seen, NOW);
+    let n = by_serial("N1");
+    for (device, expected) in [
+        (&k, vec![(100, false), (120, false)]),
+        (&n, vec![(7, false)]),
+    ] {
+        let readings = store
+            .meter_readings(w.a.id, device.id, 0, i64::MAX)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(values(&readings), expected, "{}", device.identity);
+    }
+    // The first agent's base is still its own last state; a delta on it,
+    // a delta with a wrong base and a new device in one envelope.
+    let mut later = known.clone();
+    later.meters[0].value = 130;
+    later.collected_at = "2025-01-03T00:00:00Z".into();
+    let mut wrong = delta_report(&fresh, &fresh);
+    if let DeviceReport::Delta { base, .. } = &mut wrong {
+        *base = "0".repeat(64);
+    }
+    let out = store
+        .ingest(batch(
+            &agent,
+            2,
+            vec![
+                delta_report(&known, &later),
+                wrong,
+                full(&snapshot("N2", "10.0.0.4", 1)),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.devices, 2);
+    assert_eq!(out.resync, vec![fresh.identity().unwrap()]);
+    assert_eq!(store.devices(&all(w.a.id)).await.unwrap().len(), 3);
+    assert_eq!(
+        store.device_snapshot(w.a.id, k.id).await.unwrap().unwrap(),
+        later
+    );
+}
+
+async fn a_failing_envelope_stores_nothing_and_keeps_its_sequence(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let known = snapshot("K1", "10.0.0.1", 100);
+    store
+        .ingest(batch(&agent, 1, vec![full(&known)]))
+        .await
+        .unwrap();
+    let mut moved = known.clone();
+    moved.meters[0].value = 150;
+    moved.collected_at = "2025-01-02T00:00:00Z".into();
+    let reports = vec![
+        delta_report(&known, &moved),
+        full(&snapshot("N1", "10.0.0.2", 5)),
+    ];
+    // A site that does not exist: the device rows break a foreign key.
+    let mut failing = batch(&agent, 2, reports.clone());
+    failing.site_id = Some(SiteId(i64::MAX));
+    assert!(store.ingest(failing).await.is_err());
+    let after = store.agent(w.a.id, agent.id).await.unwrap().unwrap();
+    assert_eq!(after.last_seq, 1, "the sequence number is not consumed");
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(
+        store
+            .device_snapshot(w.a.id, devices[0].id)
+            .await
+            .unwrap()
+            .unwrap(),
+        known
+    );
+    let readings = store
+        .meter_readings(w.a.id, devices[0].id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(readings.len(), 1);
+    // The agent sends it again: applied once, whole.
+    let out = store
+        .ingest(batch(&agent, 2, reports.clone()))
+        .await
+        .unwrap();
+    assert!(out.applied);
+    assert_eq!((out.devices, out.resync.len()), (2, 0));
+    assert!(
+        !store
+            .ingest(batch(&agent, 2, reports))
+            .await
+            .unwrap()
+            .applied
+    );
+    assert_eq!(store.devices(&all(w.a.id)).await.unwrap().len(), 2);
+    let readings = store
+        .meter_readings(w.a.id, devices[0].id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(values(&readings), vec![(100, false), (150, false)]);
+}
+
+async fn envelopes_larger_than_one_statement(store: &SqlStore) {
+    // More rows than one statement's bound parameters allow: split, all stored.
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let states: Vec<Snapshot> = (0..1500)
+        .map(|i| snapshot(&format!("L{i:05}"), "10.0.0.1", i))
+        .collect();
+    let out = store
+        .ingest(batch(&agent, 1, states.iter().map(full).collect()))
+        .await
+        .unwrap();
+    assert_eq!(out.devices, 1500);
+    let reports = states
+        .iter()
+        .map(|old| {
+            let mut new = old.clone();
+            new.meters[0].value += 1;
+            new.supplies[0].percent = Some(40.0);
+            delta_report(old, &new)
+        })
+        .collect();
+    let out = store.ingest(batch(&agent, 2, reports)).await.unwrap();
+    assert_eq!((out.devices, out.resync.len()), (1500, 0));
+    let devices = store
+        .devices(&DeviceFilter {
+            limit: 2000,
+            ..all(w.a.id)
+        })
+        .await
+        .unwrap();
+    assert_eq!(devices.len(), 1500);
+    let last = devices.last().unwrap();
+    let readings = store
+        .meter_readings(w.a.id, last.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(readings.len(), 2);
+    let supplies = store
+        .supply_readings(w.a.id, last.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(supplies.len(), 2);
 }

@@ -15,6 +15,7 @@
 
 mod agents;
 mod devices;
+mod ingest;
 mod migrate;
 mod sessions;
 mod tenants;
