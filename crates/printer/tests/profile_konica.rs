@@ -118,3 +118,84 @@ fn konica_hostile_values_stay_sane() {
     assert_eq!(snap.meter("total_color"), None);
     assert_eq!(snap.meter("scan"), None);
 }
+
+#[test]
+fn konica_single_two_colour_large_and_scanner_counters() {
+    let mut objects = bizhub();
+    for (suffix, value) in [
+        ("5.7.2.1.2.0", 41),     // scans, large
+        ("5.7.2.1.6.0", 42),     // copies, single colour
+        ("5.7.2.1.7.0", 43),     // prints, two colours, large
+        ("5.7.2.1.8.0", 44),     // originals
+        ("5.7.2.1.9.0", 45),     // sheets
+        ("5.7.2.1.10.0", 46),    // printed
+        ("5.7.2.2.1.5.3.1", 47), // copy, single colour (the scalar wins)
+        ("5.7.2.2.1.5.3.2", 48), // print, single colour
+        ("5.7.2.2.1.5.4.1", 49), // copy, two colours
+        ("5.7.2.2.1.5.4.2", 50), // print, two colours
+        ("5.7.2.2.1.7.1.1", 51), // large: copy black
+        ("5.7.2.2.1.7.2.1", 52), // copy full colour
+        ("5.7.2.2.1.7.3.1", 53), // copy single colour
+        ("5.7.2.2.1.7.4.1", 54), // copy two colours
+        ("5.7.2.2.1.7.1.2", 55), // print black
+        ("5.7.2.2.1.7.2.2", 56), // print full colour
+        ("5.7.2.2.1.7.3.2", 57), // print single colour
+        ("5.7.2.2.1.7.4.2", 58), // print two colours (the scalar wins)
+        ("5.7.2.3.1.6.1", 59),   // scanner table: large (the scalar wins)
+        ("5.7.2.3.1.7.1", 60),
+        ("5.7.2.3.1.11.1", 61),
+        ("5.7.2.3.1.23.1", 62),
+        ("5.7.2.3.1.24.1", 63),
+    ] {
+        objects.push((km(suffix), Value::Integer(value)));
+    }
+    let snap = snapshot(owned(&objects));
+    let expect = [
+        ("scan_large", 41, "5.7.2.1.2.0"),
+        ("copy_single_color", 42, "5.7.2.1.6.0"),
+        ("print_two_color_large", 43, "5.7.2.1.7.0"),
+        ("originals", 44, "5.7.2.1.8.0"),
+        ("sheets", 45, "5.7.2.1.9.0"),
+        ("printed", 46, "5.7.2.1.10.0"),
+        ("print_single_color", 48, "5.7.2.2.1.5.3.2"),
+        ("copy_two_color", 49, "5.7.2.2.1.5.4.1"),
+        ("print_two_color", 50, "5.7.2.2.1.5.4.2"),
+        ("copy_mono_large", 51, "5.7.2.2.1.7.1.1"),
+        ("copy_color_large", 52, "5.7.2.2.1.7.2.1"),
+        ("copy_single_color_large", 53, "5.7.2.2.1.7.3.1"),
+        ("copy_two_color_large", 54, "5.7.2.2.1.7.4.1"),
+        ("print_mono_large", 55, "5.7.2.2.1.7.1.2"),
+        ("print_color_large", 56, "5.7.2.2.1.7.2.2"),
+        ("print_single_color_large", 57, "5.7.2.2.1.7.3.2"),
+        ("print_mono_scanner_table", 60, "5.7.2.3.1.7.1"),
+        ("print_color_scanner_table", 61, "5.7.2.3.1.11.1"),
+        ("scan_sent_mono", 62, "5.7.2.3.1.23.1"),
+        ("scan_sent_color", 63, "5.7.2.3.1.24.1"),
+    ];
+    for (name, value, suffix) in expect {
+        assert_eq!(meter(&snap, name), (value, one(&km(suffix))), "{name}");
+    }
+    // Models with the table objects only.
+    let table_only: Vec<_> = objects
+        .iter()
+        .filter(|(o, _)| {
+            !["5.7.2.1.2.0", "5.7.2.1.6.0", "5.7.2.1.7.0"]
+                .iter()
+                .any(|s| *o == km(s))
+        })
+        .cloned()
+        .collect();
+    let snap = snapshot(owned(&table_only));
+    assert_eq!(
+        meter(&snap, "copy_single_color"),
+        (47, one(&km("5.7.2.2.1.5.3.1")))
+    );
+    assert_eq!(
+        meter(&snap, "print_two_color_large"),
+        (58, one(&km("5.7.2.2.1.7.4.2")))
+    );
+    assert_eq!(meter(&snap, "scan_large"), (59, one(&km("5.7.2.3.1.6.1"))));
+    // The counters kept before stay as they were.
+    assert_eq!(snap.meter("total_mono"), Some(70_000));
+    assert_eq!(snap.meter("total_color"), Some(53_456));
+}

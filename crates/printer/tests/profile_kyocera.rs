@@ -159,3 +159,27 @@ fn hostile_values_give_no_bogus_meter() {
     }
     assert_eq!(meter(&snap, "copy"), (5, one(FN_COPY)));
 }
+
+#[test]
+fn duplex_sides_and_the_paper_size_table_as_librenms_reads_them() {
+    const DUPLEX_FRONT: &str = "1.3.6.1.4.1.1347.42.2.5.1.1.1.1";
+    const DUPLEX_REAR: &str = "1.3.6.1.4.1.1347.42.2.5.1.1.2.1";
+    const TABLE_ROW_1: &str = "1.3.6.1.4.1.1347.42.2.1.1.1.6.1.1";
+    let mut objects = colour_mfp();
+    objects.extend([
+        (DUPLEX_FRONT, Value::Integer(2_468)),
+        (DUPLEX_REAR, Value::Integer(1_357)),
+        (TABLE_ROW_1, Value::Integer(9_753)),
+    ]);
+    let snap = snapshot(&objects);
+    assert_eq!(
+        meter(&snap, "print_duplex_front"),
+        (2_468, one(DUPLEX_FRONT))
+    );
+    assert_eq!(meter(&snap, "print_duplex_rear"), (1_357, one(DUPLEX_REAR)));
+    assert_eq!(meter(&snap, "print_table_row_1"), (9_753, one(TABLE_ROW_1)));
+    // Absent on a device without them.
+    let plain = snapshot(colour_mfp());
+    assert_eq!(plain.meter("print_duplex_front"), None);
+    assert_eq!(plain.meter("print_table_row_1"), None);
+}
