@@ -104,3 +104,38 @@ fn dell_lexmark_built_scan_rows_give_no_scan_meter() {
     assert_eq!(snap.meter("scan"), None, "{:?}", snap.meters);
     assert_eq!(snap.meter("total"), Some(500));
 }
+
+#[test]
+fn dell_model_from_the_device_ids_as_the_device_names_itself() {
+    let base = |extra: (&'static str, Value)| {
+        snapshot(vec![
+            (SYS_DESCR, text("Dell Laser Printer 5310n")),
+            (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.674.10898.100.1.1.37")),
+            (HR_DEVICE_TYPE_1, printer()),
+            (HR_DEVICE_DESCR_1, text("Dell Laser Printer 5310n")),
+            extra,
+        ])
+    };
+    // Fuji Xerox-built: XCMI device ID, MDL.
+    let snap = base((
+        "1.3.6.1.4.1.253.8.51.10.2.1.7.2.28110202",
+        text(
+            "MFG:Dell;CMD:PJL,PCLXL;MDL:Laser Printer 3100cn;DES:Dell Laser Printer 3100cn;CLS:PRINTER;",
+        ),
+    ));
+    assert_eq!(snap.model.as_deref(), Some("Laser Printer 3100cn"));
+    // Dell's own and Lexmark's device IDs: MODEL.
+    let snap = base((
+        "1.3.6.1.4.1.674.10898.100.2.1.2.1.3.1",
+        text("COMMAND SET:;MODEL:Dell Laser Printer 5310n"),
+    ));
+    assert_eq!(snap.model.as_deref(), Some("Dell Laser Printer 5310n"));
+    let snap = base((
+        "1.3.6.1.4.1.641.2.1.2.1.3.1",
+        text("COMMAND SET:;MODEL:Dell Laser Printer 1700n"),
+    ));
+    assert_eq!(snap.model.as_deref(), Some("Dell Laser Printer 1700n"));
+    // No device ID: hrDeviceDescr without the brand, as before.
+    let snap = base((PRT_SERIAL_1, text("CN0XYZ")));
+    assert_eq!(snap.model.as_deref(), Some("Laser Printer 5310n"));
+}

@@ -155,3 +155,31 @@ fn hp_hostile_values_stay_sane() {
     assert_eq!(snap.meter("duplex"), Some(1234));
     assert_eq!(snap.meter("scan"), None);
 }
+
+#[test]
+fn hp_model_from_the_other_keys_of_the_device_id() {
+    for (id, model) in [
+        (
+            "MFG:Hewlett-Packard;CMD:PJL,PCL;MODEL:HP LaserJet P3005;CLASS:PRINTER;",
+            "LaserJet P3005",
+        ),
+        (
+            "MANUFACTURER:HP;COMMAND SET:PJL;DES:HP Officejet Pro 8600;CLS:PRINTER",
+            "Officejet Pro 8600",
+        ),
+        (
+            "MANUFACTURER:HP;DESCRIPTION:Hewlett-Packard Color LaserJet CP2025",
+            "Color LaserJet CP2025",
+        ),
+    ] {
+        let snap = snapshot(vec![
+            (
+                SYS_DESCR,
+                text("HP ETHERNET MULTI-ENVIRONMENT,ROM none,JETDIRECT,JD153,EEPROM JSI23900010"),
+            ),
+            (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.11.2.3.9.1")),
+            ("1.3.6.1.4.1.11.2.3.9.1.1.7.0", text(id)),
+        ]);
+        assert_eq!(snap.model.as_deref(), Some(model), "{id}");
+    }
+}

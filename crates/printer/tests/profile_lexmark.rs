@@ -183,3 +183,30 @@ fn lexmark_scan_rows_by_paper_size_give_no_scan_meter() {
     // The paper counters are unaffected.
     assert_eq!(snap.meter("copy"), Some(11_000));
 }
+
+#[test]
+fn lexmark_built_dell_model_from_its_device_id() {
+    let id = "1.3.6.1.4.1.641.2.1.2.1.3.1";
+    let snap = snapshot(vec![
+        (
+            SYS_DESCR,
+            text("Dell Laser Printer 1700n version 5.7.1 kernel 2.4.0"),
+        ),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.641.1.5.7.6")),
+        (id, text("COMMAND SET:;MODEL:Dell Laser Printer 1700n")),
+    ]);
+    assert_eq!(snap.profile.as_deref(), Some("lexmark"));
+    assert_eq!(snap.vendor.as_deref(), Some("Dell"));
+    assert_eq!(snap.model.as_deref(), Some("Dell Laser Printer 1700n"));
+    // A Lexmark's own device ID does not replace its Lexmark model.
+    let own = snapshot(vec![
+        (
+            SYS_DESCR,
+            text("Lexmark MS610dn version PR.APP.P301 kernel 2.6.28"),
+        ),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.641.1.5.7.6")),
+        (id, text("COMMAND SET:PCL,PJL;MODEL:Lexmark MS610dn")),
+        ("1.3.6.1.4.1.641.6.2.3.1.4.1", text("Lexmark MS610dn")),
+    ]);
+    assert_eq!(own.model.as_deref(), Some("MS610dn"));
+}

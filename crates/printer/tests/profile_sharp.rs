@@ -123,3 +123,31 @@ fn hostile_values_give_no_bogus_meter() {
     }
     assert_eq!(meter(&snap, "copy_mono"), (12, one(c("4.4.61"))));
 }
+
+#[test]
+fn sharp_model_and_serial_objects() {
+    const MODEL: &str = "1.3.6.1.4.1.2385.2.1.3.2.1.4.13501.1302.1";
+    const SERIAL: &str = "1.3.6.1.4.1.2385.2.1.1.2.1.3.1";
+    let snap = snapshot(&[
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2385.3.1.112.1.1")),
+        (SYS_DESCR, text("SHARP MX-M3071")),
+        printer_device(),
+        (MODEL, text("MX-M3071 ")),
+        (SERIAL, text("05012345")),
+    ]);
+    assert_eq!(snap.model.as_deref(), Some("MX-M3071"));
+    // Sharp's serial where the Printer MIB has none...
+    assert_eq!(snap.serial.as_deref(), Some("05012345"));
+    // ... but prtGeneralSerialNumber stands where it has one, and an empty
+    // model object gives way to sysDescr.
+    let snap = snapshot(&[
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2385.3.1.112.1.1")),
+        (SYS_DESCR, text("SHARP MX-M3071")),
+        printer_device(),
+        (PRT_SERIAL_1, text("9501234500")),
+        (MODEL, text("")),
+        (SERIAL, text("05012345")),
+    ]);
+    assert_eq!(snap.serial.as_deref(), Some("9501234500"));
+    assert_eq!(snap.model.as_deref(), Some("MX-M3071"));
+}

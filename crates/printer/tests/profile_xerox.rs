@@ -170,3 +170,16 @@ fn cartridge_serials_from_the_supply_description() {
     );
     assert_eq!(snap.supplies[0].part_number.as_deref(), Some("006R01700"));
 }
+
+#[test]
+fn samsung_built_xerox_model_and_firmware_from_the_samsung_objects() {
+    let snap = snapshot(&[
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.253.8.62.1.20.2.4.1")),
+        (SYS_DESCR, text("Xerox Phaser 3320; OS 1.10, NIC V4.01.10")),
+        ("1.3.6.1.4.1.236.11.5.1.1.1.1.0", text("Xerox Phaser 3320")),
+        ("1.3.6.1.4.1.236.11.5.1.1.1.2.0", text("V53.00.01.21")),
+    ]);
+    assert_eq!(snap.vendor.as_deref(), Some("Xerox"));
+    assert_eq!(snap.model.as_deref(), Some("Xerox Phaser 3320"));
+    assert_eq!(snap.firmware.as_deref(), Some("V53.00.01.21"));
+}
