@@ -67,3 +67,31 @@ fn oki_hostile_values_stay_sane() {
     assert_eq!(snap.serial, None);
     assert_eq!(snap.meter("total"), None);
 }
+
+#[test]
+fn oki_model_from_the_jetdirect_style_device_id() {
+    let snap = snapshot(vec![
+        (
+            SYS_DESCR,
+            text(
+                "OKI OkiLAN 8500e Rev.01.23 10/100BASE Ethernet PrintServer: Attached to MC3 Rev.02.70 : Copyright (c)2011 Oki Data Corporation.",
+            ),
+        ),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2001.1.2.1.1.100")),
+        (
+            "1.3.6.1.4.1.11.2.3.9.1.1.7.0",
+            text("MFG:OKI DATA CORP;CMD:PCL,PJL,POSTSCRIPT;MDL:OKI MC363;CLS:PRINTER;"),
+        ),
+    ]);
+    assert_eq!(snap.family.as_deref(), Some("OKI"));
+    assert_eq!(snap.model.as_deref(), Some("MC363"));
+    let des = snapshot(vec![
+        (SYS_DESCR, text("OKI OkiLAN 6120e")),
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2001.1.2.1.1.100")),
+        (
+            "1.3.6.1.4.1.11.2.3.9.1.1.7.0",
+            text("MANUFACTURER:OKI DATA CORP;DES:OKI B432;CLS:PRINTER"),
+        ),
+    ]);
+    assert_eq!(des.model.as_deref(), Some("B432"));
+}
