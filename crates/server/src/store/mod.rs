@@ -8,7 +8,8 @@
 //! runs the same checks on both.
 //!
 //! SQL portability rules kept by every query here: `$N` parameters (SQLite
-//! reads them too), `RETURNING`, `ON CONFLICT`, integers as BIGINT, times
+//! reads them too; ingest's multi-row statements use `?` on SQLite, see
+//! `ingest.rs`), `RETURNING`, `ON CONFLICT`, integers as BIGINT, times
 //! as UNIX seconds, flags as 0/1, sums cast to BIGINT. Every read that a
 //! user can reach takes the caller's tenant as `scope` and sees only that
 //! tenant and its customers ([`VISIBLE`]).
