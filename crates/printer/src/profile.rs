@@ -82,6 +82,29 @@ pub struct MeterRule {
     pub unit: String,
 }
 
+/// Every row of a counter column as a meter: for tables whose rows a
+/// vendor extends from model to model (Sharp's counter table), so that rows
+/// no rule names are still reported. Rows a `[[meter]]` rule already reads
+/// are left to it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MeterRows {
+    /// The column of counter values.
+    pub column: Oid,
+    /// Each row's meter is named this prefix and its index, arcs joined by
+    /// `_` (`sharp_8_4_50`).
+    pub prefix: String,
+    /// How many rows a device of this kind usually has (fetch planning).
+    #[serde(default = "usual_rows")]
+    pub rows: u32,
+    #[serde(default = "impressions")]
+    pub unit: String,
+}
+
+fn usual_rows() -> u32 {
+    16
+}
+
 /// "The value column of the row whose key column holds `key`".
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -216,6 +239,8 @@ pub struct Profile {
     pub firmware: Vec<TextSource>,
     #[serde(default, rename = "meter")]
     pub meters: Vec<MeterRule>,
+    #[serde(default)]
+    pub meter_rows: Vec<MeterRows>,
     #[serde(default)]
     pub supplies: SupplyRules,
     /// Decoders in code, by name, with the OIDs they read.
@@ -467,7 +492,16 @@ impl LoadedProfile {
         columns.extend(s.part_number_column.clone());
         columns.extend(s.serial_column.clone());
         // Vendor tables: counters by type, supply details.
-        (scalars, columns.into_iter().map(|c| (c, 6)).collect())
+        let mut columns: Vec<(Oid, u32)> = columns.into_iter().map(|c| (c, 6)).collect();
+        columns.extend(
+            self.profile
+                .meter_rows
+                .iter()
+                .map(|r| (r.column.clone(), r.rows)),
+        );
+        // A scalar inside a column read whole comes with it.
+        scalars.retain(|o: &Oid| !columns.iter().any(|(c, _)| o.starts_with(c)));
+        (scalars, columns)
     }
 }
 
@@ -716,6 +750,36 @@ impl LoadedProfile {
                     value,
                     unit: rule.unit.clone(),
                     oid,
+                });
+            }
+        }
+        for rows in &p.meter_rows {
+            for (index, value) in view.column(&rows.column) {
+                let cell = Oid::new([rows.column.arcs(), index].concat()).to_string();
+                let Some(value) = int(value).and_then(|v| u64::try_from(v).ok()) else {
+                    continue;
+                };
+                let name = format!(
+                    "{}{}",
+                    rows.prefix,
+                    index
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join("_")
+                );
+                let read_already = snap.meters.iter().any(|m| match &m.oid {
+                    Source::One(o) => *o == cell,
+                    Source::Sum(parts) => parts.len() == 1 && parts[0] == cell,
+                });
+                if read_already || snap.meters.iter().any(|m| m.name == name) {
+                    continue;
+                }
+                snap.meters.push(Meter {
+                    name,
+                    value,
+                    unit: rows.unit.clone(),
+                    oid: Source::One(cell),
                 });
             }
         }

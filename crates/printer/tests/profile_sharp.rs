@@ -151,3 +151,26 @@ fn sharp_model_and_serial_objects() {
     assert_eq!(snap.serial.as_deref(), Some("9501234500"));
     assert_eq!(snap.model.as_deref(), Some("MX-M3071"));
 }
+
+#[test]
+fn rows_no_rule_names_are_reported_by_their_index() {
+    // A model with a fax function (9) and a colour mode (65) the profile
+    // does not name: still meters, named by the row index; rows a rule
+    // names are not reported twice; a negative or textual cell is no meter.
+    let snap = snapshot(&[
+        (SYS_OBJECT_ID, object_id("1.3.6.1.4.1.2385.3.1.112.1.2")),
+        (SYS_DESCR, text("SHARP BP-70C31")),
+        printer_device(),
+        (c("5.4.61"), Value::Counter32(9_000)),
+        (c("5.4.65"), Value::Counter32(77)),
+        (c("9.4.61"), Value::Counter32(321)),
+        (c("9.5.61"), Value::Integer(-2)),
+        (c("9.4.63"), text("none")),
+    ]);
+    assert_eq!(meter(&snap, "total_mono"), (9_000, one(c("5.4.61"))));
+    assert_eq!(meter(&snap, "sharp_5_4_65"), (77, one(c("5.4.65"))));
+    assert_eq!(meter(&snap, "sharp_9_4_61"), (321, one(c("9.4.61"))));
+    assert!(snap.meter("sharp_5_4_61").is_none(), "{:?}", snap.meters);
+    assert!(snap.meter("sharp_9_5_61").is_none());
+    assert!(snap.meter("sharp_9_4_63").is_none());
+}
