@@ -350,7 +350,11 @@ fn read_supplies(view: &MibView) -> Vec<Supply> {
         let description = text(value).unwrap_or_default();
         let unit = cell(7);
         let (level, max) = (cell(9), cell(8));
-        let (percent, state) = level_state(level, max, unit == Some(19));
+        // A level in percent (unit 19); and a level of 0–100 from a device
+        // that gives neither unit nor capacity is one too (a waste toner box
+        // answering 100 of an unknown capacity; LibreNMS reads it so).
+        let percent_unit = unit == Some(19) || (unit.is_none() && matches!(level, Some(0..=100)));
+        let (percent, state) = level_state(level, max, percent_unit);
         let colorant = cell(3).filter(|c| *c > 0).and_then(|c| {
             let device = index.first().copied()?;
             view.text(
@@ -588,6 +592,34 @@ mod tests {
         assert_eq!(level_state(Some(70), Some(-2), false), (None, "ok".into()));
         // A level above the capacity (seen on real devices) is capped.
         assert_eq!(level_state(Some(120), Some(100), false).0, Some(100.0));
+    }
+
+    #[test]
+    fn a_level_without_unit_or_capacity_is_a_percentage_when_it_can_be() {
+        use printwatch_snmp::VarBind;
+        let supply = |column: u32, row: u32, value: Value| {
+            VarBind::new(col(o::PRT_SUPPLIES, column).child(1).child(row), value)
+        };
+        let view = MibView::from_varbinds([
+            // No unit, capacity unknown, level 100: a percentage.
+            supply(5, 1, Value::Integer(4)),
+            supply(6, 1, Value::OctetString(b"Waste Toner".to_vec())),
+            supply(8, 1, Value::Integer(-2)),
+            supply(9, 1, Value::Integer(100)),
+            // Tenths of grams (13) of an unknown capacity: no percentage.
+            supply(6, 2, Value::OctetString(b"Toner".to_vec())),
+            supply(7, 2, Value::Integer(13)),
+            supply(8, 2, Value::Integer(-2)),
+            supply(9, 2, Value::Integer(80)),
+            // No unit, unknown capacity, a level that cannot be a percentage.
+            supply(6, 3, Value::OctetString(b"Staples".to_vec())),
+            supply(8, 3, Value::Integer(-1)),
+            supply(9, 3, Value::Integer(5000)),
+        ]);
+        let supplies = read_supplies(&view);
+        let percents: Vec<Option<f64>> = supplies.iter().map(|s| s.percent).collect();
+        assert_eq!(percents, vec![Some(100.0), None, None]);
+        assert_eq!(supplies[0].state, "ok");
     }
 
     #[test]
