@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::http::{AppState, router};
-use crate::model::{NewUser, Role, TenantKind};
 use crate::secrets::{MasterKey, hash_password, random_secret};
 use crate::store::{DynStore, SqlStore, redact_url};
 use crate::{Result, ServerError};
@@ -69,38 +68,22 @@ pub async fn first_start(
     store: &DynStore,
     admin_password: Option<String>,
 ) -> Result<Option<FirstStart>> {
+    // Fast path for every later start: no password hash to compute.
     if store.provider().await?.is_some() {
         return Ok(None);
     }
-    let now = crate::now();
-    let provider = store
-        .create_tenant(None, TenantKind::Provider, "Provider", now)
-        .await?;
     let (password, generated) = match admin_password.filter(|p| !p.is_empty()) {
         Some(p) => (p, false),
         None => (random_secret(18), true),
     };
-    store
-        .create_user(
-            NewUser {
-                tenant_id: provider.id,
-                email: ADMIN_EMAIL.into(),
-                password_hash: hash_password(&password)?,
-                role: Role::Admin,
-            },
-            now,
-        )
-        .await?;
-    store
-        .audit(crate::model::NewAudit {
-            tenant_id: provider.id,
-            actor: "server".into(),
-            action: "server.initialise".into(),
-            target: format!("tenant {}", provider.id),
-            detail: format!("administrator {ADMIN_EMAIL}"),
-            at: now,
-        })
-        .await?;
+    // Several servers may get here at once: one transaction decides.
+    if store
+        .initialise(ADMIN_EMAIL, &hash_password(&password)?, crate::now())
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
     Ok(Some(FirstStart {
         admin_email: ADMIN_EMAIL.into(),
         generated_password: generated.then_some(password),

@@ -2,6 +2,8 @@
 //! HTTP on loopback, stop on request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use printwatch_server::serve::{self, ServeConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -50,4 +52,58 @@ async fn serves_on_loopback_and_keeps_its_data() {
     // A second start finds its data and initialises nothing.
     let (_, first) = serve::open(&config, None).await.unwrap();
     assert!(first.is_none());
+}
+
+/// Several servers start for the first time on one database at once: one
+/// provider and one administrator are created, and every start succeeds.
+async fn concurrent_first_starts(db: common::TestDb) {
+    use printwatch_server::store::{DynStore, TenantStore, UserStore};
+    const SERVERS: usize = 8;
+    let mut stores: Vec<DynStore> = vec![];
+    for _ in 0..SERVERS {
+        stores.push(std::sync::Arc::new(db.reopen().await));
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(SERVERS));
+    let mut starts = tokio::task::JoinSet::new();
+    for store in stores.clone() {
+        let barrier = barrier.clone();
+        starts.spawn(async move {
+            barrier.wait().await;
+            serve::first_start(&store, Some("a long enough password".into())).await
+        });
+    }
+    let mut created = 0;
+    while let Some(result) = starts.join_next().await {
+        let first = result.unwrap().expect("every first start succeeds");
+        created += usize::from(first.is_some());
+    }
+    assert_eq!(created, 1, "exactly one start initialised");
+    let provider = db.store.provider().await.unwrap().unwrap();
+    let tenants = db.store.tenants(provider.id).await.unwrap();
+    assert_eq!(tenants.len(), 1, "{tenants:?}");
+    assert_eq!(db.store.count_users().await.unwrap(), 1);
+    let log = db.store.audit_log(provider.id, 100).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "server.initialise")
+            .count(),
+        1
+    );
+    for s in stores {
+        drop(s);
+    }
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_starts_make_one_provider_on_sqlite() {
+    concurrent_first_starts(common::TestDb::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_starts_make_one_provider_on_postgres() {
+    let Some(db) = common::TestDb::postgres("concurrent_first_starts").await else {
+        return;
+    };
+    concurrent_first_starts(db).await;
 }

@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_sessions.sql"),
         postgres: include_str!("../../migrations/postgres/0003_sessions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "one_provider",
+        sqlite: include_str!("../../migrations/sqlite/0004_one_provider.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_one_provider.sql"),
+    },
 ];
 
 /// Bring the schema up to date. Safe to run from several servers at once

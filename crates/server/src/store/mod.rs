@@ -55,6 +55,15 @@ pub trait TenantStore: Send + Sync {
     ) -> Result<Tenant>;
     /// The first provider tenant, if the server was initialised.
     async fn provider(&self) -> Result<Option<Tenant>>;
+    /// First start: the provider tenant, its administrator and the audit
+    /// entry, in one transaction. None when a provider exists already
+    /// (another server won the race): that is "initialised", not an error.
+    async fn initialise(
+        &self,
+        admin_email: &str,
+        admin_password_hash: &str,
+        now: i64,
+    ) -> Result<Option<(Tenant, User)>>;
     async fn tenant(&self, scope: TenantId, id: TenantId) -> Result<Option<Tenant>>;
     async fn tenants(&self, scope: TenantId) -> Result<Vec<Tenant>>;
     /// Delete a tenant and everything it owns (its customers too).

@@ -27,6 +27,24 @@ fn site(row: &AnyRow) -> Result<Site> {
     })
 }
 
+/// Write an audit entry on `conn`: a pooled connection, or the transaction
+/// of the action it records.
+pub(super) async fn insert_audit(conn: &mut sqlx::AnyConnection, e: &NewAudit) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, actor, action, target, detail, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.tenant_id.0)
+    .bind(e.actor.as_str())
+    .bind(e.action.as_str())
+    .bind(e.target.as_str())
+    .bind(e.detail.as_str())
+    .bind(e.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 const TENANT_COLS: &str = "id, parent_id, kind, name, created_at";
 
 #[async_trait]
@@ -60,6 +78,58 @@ impl TenantStore for SqlStore {
         .as_ref()
         .map(tenant)
         .transpose()
+    }
+
+    async fn initialise(
+        &self,
+        admin_email: &str,
+        admin_password_hash: &str,
+        now: i64,
+    ) -> Result<Option<(Tenant, User)>> {
+        use super::users::{USER_COLS, user};
+        let mut tx = self.pool.begin().await?;
+        // Writing first (not reading): the partial unique index
+        // `tenants_one_provider` decides the race, on SQLite the write lock
+        // is taken before anything is read, and on PostgreSQL a loser waits
+        // for the winner's commit and then inserts nothing.
+        let Some(row) = sqlx::query(&format!(
+            "INSERT INTO tenants (parent_id, kind, name, created_at) \
+             VALUES (NULL, 'provider', 'Provider', $1) \
+             ON CONFLICT (kind) WHERE kind = 'provider' DO NOTHING RETURNING {TENANT_COLS}"
+        ))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let provider = tenant(&row)?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO users (tenant_id, email, password_hash, role, disabled, created_at) \
+             VALUES ($1, $2, $3, $4, 0, $5) RETURNING {USER_COLS}"
+        ))
+        .bind(provider.id.0)
+        .bind(admin_email.trim().to_lowercase())
+        .bind(admin_password_hash)
+        .bind(Role::Admin.as_str())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let admin = user(&row)?;
+        insert_audit(
+            &mut tx,
+            &NewAudit {
+                tenant_id: provider.id,
+                actor: "server".into(),
+                action: "server.initialise".into(),
+                target: format!("tenant {}", provider.id),
+                detail: format!("administrator {}", admin.email),
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some((provider, admin)))
     }
 
     async fn tenant(&self, scope: TenantId, id: TenantId) -> Result<Option<Tenant>> {
@@ -186,19 +256,8 @@ impl TenantStore for SqlStore {
     }
 
     async fn audit(&self, e: NewAudit) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (tenant_id, actor, action, target, detail, at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(e.tenant_id.0)
-        .bind(e.actor)
-        .bind(e.action)
-        .bind(e.target)
-        .bind(e.detail)
-        .bind(e.at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_audit(&mut conn, &e).await
     }
 
     async fn audit_log(&self, scope: TenantId, limit: i64) -> Result<Vec<AuditEntry>> {

@@ -9,6 +9,8 @@ use printwatch_server::store::SqlStore;
 
 pub struct TestDb {
     pub store: SqlStore,
+    /// Where `store` is: another server process would connect here.
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     cleanup: Option<(String, String)>,
 }
@@ -16,11 +18,14 @@ pub struct TestDb {
 impl TestDb {
     pub async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqlStore::open_data_dir(dir.path())
-            .await
-            .expect("sqlite store");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("printwatch.db").display()
+        );
+        let store = SqlStore::connect(&url).await.expect("sqlite store");
         TestDb {
             store,
+            url,
             _dir: Some(dir),
             cleanup: None,
         }
@@ -50,9 +55,15 @@ impl TestDb {
         let store = SqlStore::connect(&url).await.expect("postgres store");
         Some(TestDb {
             store,
+            url,
             _dir: None,
             cleanup: Some((base, name)),
         })
+    }
+
+    /// Another store on the same database, as a second server would open.
+    pub async fn reopen(&self) -> SqlStore {
+        SqlStore::connect(&self.url).await.expect("reopen")
     }
 
     pub async fn finish(self) {
