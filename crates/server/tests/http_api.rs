@@ -65,9 +65,7 @@ async fn active_agent(app: &TestApp, customer: i64) -> (AgentId, AgentKey) {
     (code.agent_id, key)
 }
 
-#[tokio::test]
-async fn first_start_creates_the_provider_and_its_administrator_once() {
-    let app = TestApp::new().await;
+async fn first_start_creates_the_provider_and_its_administrator_once(app: &TestApp) {
     let store: printwatch_server::store::DynStore = std::sync::Arc::new(app.db.store.clone());
     assert!(
         printwatch_server::serve::first_start(&store, None)
@@ -112,9 +110,7 @@ async fn first_start_creates_the_provider_and_its_administrator_once() {
     assert!(password.len() >= 20);
 }
 
-#[tokio::test]
-async fn logins_are_rate_limited() {
-    let app = TestApp::new().await;
+async fn logins_are_rate_limited(app: &TestApp) {
     let mut last = StatusCode::OK;
     for _ in 0..12 {
         last = app
@@ -130,11 +126,9 @@ async fn logins_are_rate_limited() {
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
 
-#[tokio::test]
-async fn an_agent_activates_submits_and_every_submission_applies_once() {
-    let app = TestApp::new().await;
+async fn an_agent_activates_submits_and_every_submission_applies_once(app: &TestApp) {
     let customer = app.customer("Acme").await;
-    let (id, key) = active_agent(&app, customer).await;
+    let (id, key) = active_agent(app, customer).await;
 
     let day1 = snapshot("CN123", "10.1.1.5", 1, 1000);
     let sealed = seal(
@@ -275,9 +269,7 @@ async fn an_agent_activates_submits_and_every_submission_applies_once() {
     }
 }
 
-#[tokio::test]
-async fn pins_are_single_use_and_guessing_burns_them() {
-    let app = TestApp::new().await;
+async fn pins_are_single_use_and_guessing_burns_them(app: &TestApp) {
     let customer = app.customer("Acme").await;
     let code = app.new_agent(&app.admin_token, customer, "a").await;
     assert!(app.activate(&code).await.is_ok());
@@ -316,12 +308,10 @@ async fn pins_are_single_use_and_guessing_burns_them() {
     assert!(app.activate(&fresh).await.is_ok());
 }
 
-#[tokio::test]
-async fn hostile_submissions_get_4xx_and_store_nothing() {
-    let app = TestApp::new().await;
+async fn hostile_submissions_get_4xx_and_store_nothing(app: &TestApp) {
     let customer = app.customer("Acme").await;
-    let (id, key) = active_agent(&app, customer).await;
-    let (other_id, other_key) = active_agent(&app, customer).await;
+    let (id, key) = active_agent(app, customer).await;
+    let (other_id, other_key) = active_agent(app, customer).await;
     let msg = submission(vec![full(&snapshot("CN1", "10.0.0.1", 1, 5))]);
     let good = seal(
         &key,
@@ -422,7 +412,7 @@ async fn hostile_submissions_get_4xx_and_store_nothing() {
             r.text()
         );
     }
-    assert_eq!(device_count(&app).await, 0);
+    assert_eq!(device_count(app).await, 0);
 
     // Revoked: the key is gone, nothing is stored.
     let r = app
@@ -438,7 +428,7 @@ async fn hostile_submissions_get_4xx_and_store_nothing() {
         app.submit_bytes(good).await.status,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(device_count(&app).await, 0);
+    assert_eq!(device_count(app).await, 0);
 
     // Expired: authentic, but refused.
     let r = app
@@ -459,12 +449,10 @@ async fn hostile_submissions_get_4xx_and_store_nothing() {
     let old_key = app.activate(&code).await.map_err(|r| r.text()).unwrap();
     let r = app.submit(&old_key, code.agent_id, 1, &msg).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    assert_eq!(device_count(&app).await, 0);
+    assert_eq!(device_count(app).await, 0);
 }
 
-#[tokio::test]
-async fn hostile_api_input_gets_4xx() {
-    let app = TestApp::new().await;
+async fn hostile_api_input_gets_4xx(app: &TestApp) {
     let t = Some(app.admin_token.as_str());
     let customer = app.customer("Acme").await;
     for (method, path, body, ok) in [
@@ -555,11 +543,9 @@ async fn hostile_api_input_gets_4xx() {
     assert_eq!(app.db.store.tenants(TenantId(1)).await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn exports_neutralise_spreadsheet_formulas() {
-    let app = TestApp::new().await;
+async fn exports_neutralise_spreadsheet_formulas(app: &TestApp) {
     let customer = app.customer("Acme").await;
-    let (id, key) = active_agent(&app, customer).await;
+    let (id, key) = active_agent(app, customer).await;
     let mut s = snapshot("CN1", "10.0.0.1", 1, 5);
     s.model = Some("=HYPERLINK(\"http://evil\",\"x\")".into());
     assert_eq!(
@@ -579,9 +565,7 @@ async fn exports_neutralise_spreadsheet_formulas() {
     assert!(csv.text().contains("\"'=HYPERLINK("), "{}", csv.text());
 }
 
-#[tokio::test]
-async fn the_openapi_document_lists_every_endpoint() {
-    let app = TestApp::new().await;
+async fn the_openapi_document_lists_every_endpoint(app: &TestApp) {
     let doc = app
         .call(Method::GET, "/api/v1/openapi.json", None, None)
         .await
@@ -593,9 +577,7 @@ async fn the_openapi_document_lists_every_endpoint() {
     }
 }
 
-#[tokio::test]
-async fn totp_codes_are_needed_once_enabled_and_never_accepted_twice() {
-    let app = TestApp::new().await;
+async fn totp_codes_are_needed_once_enabled_and_never_accepted_twice(app: &TestApp) {
     let t = Some(app.admin_token.as_str());
     let login = |totp: Option<String>| {
         let mut body = json!({"email": "admin@localhost", "password": ADMIN_PASSWORD});
@@ -671,3 +653,62 @@ fn base32_decode(text: &str) -> Vec<u8> {
     }
     out
 }
+
+async fn creating_a_user_does_not_tell_which_addresses_other_tenants_use(app: &TestApp) {
+    let a = app.customer("Acme").await;
+    let b = app.customer("Bravo").await;
+    let create = |token: String, tenant: i64, email: &'static str| async move {
+        app.call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&token),
+            Some(json!({"tenant_id": tenant, "email": email,
+                        "password": "a long enough password", "role": "admin"})),
+        )
+        .await
+    };
+    let admin = app.admin_token.clone();
+    assert_eq!(
+        create(admin.clone(), b, "taken@bravo.example").await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        create(admin, a, "boss@acme.example").await.status,
+        StatusCode::CREATED
+    );
+    let acme = app
+        .login("boss@acme.example", "a long enough password")
+        .await;
+    let elsewhere = create(acme.clone(), a, "taken@bravo.example").await;
+    let own = create(acme.clone(), a, "boss@acme.example").await;
+    let malformed = create(acme, a, "not an address").await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::CONFLICT,
+        "{}",
+        elsewhere.text()
+    );
+    for other in [&own, &malformed] {
+        assert_eq!(
+            (elsewhere.status, &elsewhere.body),
+            (other.status, &other.body),
+            "{} / {}",
+            elsewhere.text(),
+            other.text()
+        );
+    }
+    assert!(!elsewhere.text().to_lowercase().contains("bravo"));
+}
+
+crate::app_on_both!(
+    first_start_creates_the_provider_and_its_administrator_once,
+    logins_are_rate_limited,
+    an_agent_activates_submits_and_every_submission_applies_once,
+    pins_are_single_use_and_guessing_burns_them,
+    hostile_submissions_get_4xx_and_store_nothing,
+    hostile_api_input_gets_4xx,
+    exports_neutralise_spreadsheet_formulas,
+    the_openapi_document_lists_every_endpoint,
+    totp_codes_are_needed_once_enabled_and_never_accepted_twice,
+    creating_a_user_does_not_tell_which_addresses_other_tenants_use,
+);

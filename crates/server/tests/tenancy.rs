@@ -18,7 +18,8 @@ use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source};
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
 use printwatch_server::http::{Access, endpoints};
 use printwatch_server::ids::TenantId;
-use printwatch_server::store::{AgentStore, CredentialStore, TenantStore, UserStore};
+use printwatch_server::model::DeviceFilter;
+use printwatch_server::store::{AgentStore, CredentialStore, DeviceStore, TenantStore, UserStore};
 use serde_json::{Value, json};
 
 const MARKERS: [&str; 2] = ["bbb-secret", "bbbsecret"];
@@ -221,26 +222,58 @@ async fn state_of(app: &TestApp, tenant: i64) -> String {
     for u in s.users(t).await.unwrap() {
         tokens.push(s.tokens_of(t, u.id).await.unwrap());
     }
+    let devices = s
+        .devices(&DeviceFilter {
+            scope: t,
+            granted_to: None,
+            after: None,
+            limit: i64::MAX,
+        })
+        .await
+        .unwrap();
+    let mut history = vec![];
+    for d in &devices {
+        history.push((
+            s.meter_readings(t, d.id, 0, i64::MAX).await.unwrap(),
+            s.supply_readings(t, d.id, 0, i64::MAX).await.unwrap(),
+            s.alerts(t, d.id, false).await.unwrap(),
+            s.device_snapshot(t, d.id)
+                .await
+                .unwrap()
+                .map(|snap| serde_json::to_string(&snap).unwrap()),
+        ));
+    }
     format!(
         "{:?}",
         (
-            s.tenant(t, t).await.unwrap(),
-            s.users(t).await.unwrap(),
-            s.agents(t).await.unwrap(),
-            s.sites(t).await.unwrap(),
-            s.groups(t).await.unwrap(),
-            s.audit_log(t, 1000).await.unwrap().len(),
-            tokens,
+            (
+                s.tenant(t, t).await.unwrap(),
+                s.users(t).await.unwrap(),
+                s.agents(t).await.unwrap(),
+                s.sites(t).await.unwrap(),
+                s.groups(t).await.unwrap(),
+                s.audit_log(t, 1000).await.unwrap().len(),
+                tokens,
+            ),
+            devices,
+            history,
+            s.group_devices(t).await.unwrap(),
+            s.group_grants(t).await.unwrap(),
         )
     )
 }
 
-#[tokio::test]
-async fn no_endpoint_gives_one_customer_anything_of_another() {
-    let app = TestApp::new().await;
-    let a = customer(&app, "AAA").await;
-    let b = customer(&app, "BBB-SECRET").await;
-    let before = state_of(&app, b.tenant).await;
+async fn no_endpoint_gives_one_customer_anything_of_another(app: &TestApp) {
+    let a = customer(app, "AAA").await;
+    let b = customer(app, "BBB-SECRET").await;
+    let before = state_of(app, b.tenant).await;
+    // The comparison covers what B owns: a device, its readings, a group
+    // membership and a grant.
+    let store = &app.db.store;
+    let t = TenantId(b.tenant);
+    assert_eq!(store.group_devices(t).await.unwrap().len(), 1);
+    assert_eq!(store.group_grants(t).await.unwrap().len(), 1);
+    assert!(before.contains("MeterReading"), "{before}");
     let victim = |name: &str| known(&b.ids, name);
     let missing = |name: &str| {
         known(&b.ids, name);
@@ -267,7 +300,7 @@ async fn no_endpoint_gives_one_customer_anything_of_another() {
             for query in QUERIES {
                 for body in bodies(&victim) {
                     let theirs = format!("{}{query}", path_for(e.path, &victim));
-                    let r = send(&app, *auth, e.method.clone(), &theirs, body.clone()).await;
+                    let r = send(app, *auth, e.method.clone(), &theirs, body.clone()).await;
                     let text = r.text().to_lowercase();
                     let what =
                         format!("{role} {} {theirs} {body:?}: {} {text}", e.method, r.status);
@@ -282,7 +315,7 @@ async fn no_endpoint_gives_one_customer_anything_of_another() {
                             "{what}"
                         );
                         let nobody = format!("{}{query}", path_for(e.path, &missing));
-                        let n = send(&app, *auth, e.method.clone(), &nobody, body).await;
+                        let n = send(app, *auth, e.method.clone(), &nobody, body).await;
                         assert_eq!(
                             (r.status, r.body.clone()),
                             (n.status, n.body),
@@ -295,11 +328,11 @@ async fn no_endpoint_gives_one_customer_anything_of_another() {
         }
     }
     assert!(checked > 100, "{checked}");
-    assert_eq!(state_of(&app, b.tenant).await, before, "B was changed");
+    assert_eq!(state_of(app, b.tenant).await, before, "B was changed");
     // A's sessions were live all along: the cookie half was real.
     for (role, (cookie, csrf)) in &a.sessions {
         let r = send(
-            &app,
+            app,
             Auth::Session(cookie, csrf),
             Method::GET,
             "/api/v1/me",
@@ -320,12 +353,10 @@ async fn no_endpoint_gives_one_customer_anything_of_another() {
     assert!(r.text().to_lowercase().contains("bbbsecret"));
 }
 
-#[tokio::test]
-async fn every_endpoint_works_for_someone_allowed() {
+async fn every_endpoint_works_for_someone_allowed(app: &TestApp) {
     // The positive control: without it, an endpoint that refuses everyone
     // would pass the tenancy test.
-    let app = TestApp::new().await;
-    let c = customer(&app, "CCC").await;
+    let c = customer(app, "CCC").await;
     let own = |name: &str| known(&c.ids, name);
     // Endpoints no generic body can satisfy, each with its own test.
     let own_tests = [
@@ -381,3 +412,8 @@ async fn every_endpoint_works_for_someone_allowed() {
     );
     let _ = c.tenant;
 }
+
+crate::app_on_both!(
+    no_endpoint_gives_one_customer_anything_of_another,
+    every_endpoint_works_for_someone_allowed,
+);

@@ -546,6 +546,10 @@ async fn show(
     Ok(Json(user))
 }
 
+/// The one answer for any e-mail address a new user cannot have.
+const UNUSABLE_EMAIL: &str =
+    "this e-mail address cannot be used for a new user: it is malformed or already in use";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
@@ -570,13 +574,20 @@ async fn create(
     if weaker(role, principal.role) != role {
         return Err(ServerError::Forbidden);
     }
+    check_password(&body.password)?;
+    // E-mail addresses are unique across all tenants, because logging in
+    // names only the e-mail (and single sign-on maps to it): per-tenant
+    // uniqueness would make a login ambiguous. So an address taken in
+    // another tenant must be refused, and the refusal must not tell that
+    // tenant's users apart from anything else: the same answer for a
+    // malformed address, one taken in the caller's tenant and one taken
+    // anywhere else. What remains ("this well-formed address cannot be
+    // used") is inherent to global login names, and needs user management.
+    let unusable = || ServerError::Conflict(UNUSABLE_EMAIL.into());
     let email = body.email.trim().to_lowercase();
     if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
-        return Err(ServerError::Invalid(
-            "a valid e-mail address is needed".into(),
-        ));
+        return Err(unusable());
     }
-    check_password(&body.password)?;
     let user = state
         .store
         .create_user(
@@ -588,7 +599,15 @@ async fn create(
             },
             crate::now(),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            ServerError::Database(sqlx::Error::Database(d))
+                if d.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+            {
+                unusable()
+            }
+            other => other,
+        })?;
     principal
         .audit(
             &state,

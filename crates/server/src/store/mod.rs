@@ -75,6 +75,10 @@ pub trait TenantStore: Send + Sync {
     async fn groups(&self, scope: TenantId) -> Result<Vec<Group>>;
     async fn add_to_group(&self, group: GroupId, device: DeviceId) -> Result<()>;
     async fn grant_group(&self, user: UserId, group: GroupId) -> Result<()>;
+    /// (group, device) memberships of the visible tenants' groups.
+    async fn group_devices(&self, scope: TenantId) -> Result<Vec<(GroupId, DeviceId)>>;
+    /// (user, group) grants of the visible tenants' groups.
+    async fn group_grants(&self, scope: TenantId) -> Result<Vec<(UserId, GroupId)>>;
     async fn audit(&self, entry: NewAudit) -> Result<()>;
     async fn audit_log(&self, scope: TenantId, limit: i64) -> Result<Vec<AuditEntry>>;
 }

@@ -255,6 +255,44 @@ impl TenantStore for SqlStore {
         Ok(())
     }
 
+    async fn group_devices(&self, scope: TenantId) -> Result<Vec<(GroupId, DeviceId)>> {
+        sqlx::query(&format!(
+            "SELECT gd.group_id, gd.device_id FROM group_devices gd \
+             JOIN device_groups g ON g.id = gd.group_id WHERE g.tenant_id IN {VISIBLE} \
+             ORDER BY gd.group_id, gd.device_id"
+        ))
+        .bind(scope.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                GroupId(r.try_get("group_id")?),
+                DeviceId(r.try_get("device_id")?),
+            ))
+        })
+        .collect()
+    }
+
+    async fn group_grants(&self, scope: TenantId) -> Result<Vec<(UserId, GroupId)>> {
+        sqlx::query(&format!(
+            "SELECT gg.user_id, gg.group_id FROM group_grants gg \
+             JOIN device_groups g ON g.id = gg.group_id WHERE g.tenant_id IN {VISIBLE} \
+             ORDER BY gg.user_id, gg.group_id"
+        ))
+        .bind(scope.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                UserId(r.try_get("user_id")?),
+                GroupId(r.try_get("group_id")?),
+            ))
+        })
+        .collect()
+    }
+
     async fn audit(&self, e: NewAudit) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
         insert_audit(&mut conn, &e).await

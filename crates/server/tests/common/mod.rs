@@ -132,3 +132,36 @@ macro_rules! battery {
         }
     };
 }
+
+/// Each named async test `fn(&TestApp)` on a fresh server on SQLite, and on
+/// PostgreSQL when `PRINTWATCH_TEST_POSTGRES` is set (skipped with a
+/// message otherwise; CI sets it).
+#[macro_export]
+macro_rules! app_on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::common::TestDb::sqlite().await;
+                    let app = $crate::common::app::TestApp::on(db).await;
+                    super::$name(&app).await;
+                    app.db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::common::TestDb::postgres(stringify!($name)).await else {
+                        return;
+                    };
+                    let app = $crate::common::app::TestApp::on(db).await;
+                    super::$name(&app).await;
+                    app.db.finish().await;
+                }
+            )*
+        }
+    };
+}
