@@ -31,6 +31,9 @@ battery!(
     a_new_device_and_a_known_one_in_one_envelope,
     a_failing_envelope_stores_nothing_and_keeps_its_sequence,
     envelopes_larger_than_one_statement,
+    overtaken_reports_do_not_move_meters_back,
+    a_device_without_serial_is_its_mac,
+    a_serial_showing_up_keeps_the_device_known_by_its_mac,
 );
 
 struct World {
@@ -364,6 +367,43 @@ async fn revoked_and_expired_agents_store_nothing(store: &SqlStore) {
         .unwrap();
     assert!(!out.applied);
     assert!(store.devices(&all(w.provider.id)).await.unwrap().is_empty());
+    assert!(
+        !store
+            .heartbeat(expired.id, 1, &AgentReport::default(), NOW)
+            .await
+            .unwrap(),
+        "nor a heartbeat of an expired agent"
+    );
+    assert_eq!(
+        store
+            .agent(w.a.id, expired.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        0
+    );
+    // An agent whose credentials ran out before it used its PIN.
+    let late = store
+        .create_agent(
+            NewAgent {
+                tenant_id: w.a.id,
+                site_id: None,
+                name: "late".into(),
+                pin_verifier: Some(vec![1; 32]),
+                pin_expires_at: NOW + 600,
+                expires_at: Some(NOW - 1),
+            },
+            NOW - 10,
+        )
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .activate_agent(late.id, &[9; 72], &AgentReport::default(), NOW)
+            .await
+            .unwrap()
+    );
 }
 
 async fn each_sequence_number_applies_once(store: &SqlStore) {
@@ -429,11 +469,16 @@ async fn a_device_is_its_family_and_serial_not_its_address(store: &SqlStore) {
         ))
         .await
         .unwrap();
+    // Later collections (an earlier one would be overtaken).
     store
         .ingest(batch(
             &one,
             2,
-            vec![full(&snapshot("e1234567", "10.0.0.9", 2))],
+            vec![full(&at(
+                &snapshot("e1234567", "10.0.0.9", 0),
+                "2025-01-01T01:00:00Z",
+                2,
+            ))],
         ))
         .await
         .unwrap();
@@ -441,7 +486,11 @@ async fn a_device_is_its_family_and_serial_not_its_address(store: &SqlStore) {
         .ingest(batch(
             &two,
             1,
-            vec![full(&snapshot("E1234567", "10.0.0.2", 3))],
+            vec![full(&at(
+                &snapshot("E1234567", "10.0.0.2", 0),
+                "2025-01-01T02:00:00Z",
+                3,
+            ))],
         ))
         .await
         .unwrap();
@@ -1012,6 +1061,7 @@ async fn envelopes_larger_than_one_statement(store: &SqlStore) {
             let mut new = old.clone();
             new.meters[0].value += 1;
             new.supplies[0].percent = Some(40.0);
+            new.collected_at = "2025-01-01T01:00:00Z".into();
             delta_report(old, &new)
         })
         .collect();
@@ -1038,4 +1088,267 @@ async fn envelopes_larger_than_one_statement(store: &SqlStore) {
         .unwrap()
         .unwrap();
     assert_eq!(supplies.len(), 2);
+}
+
+fn at(s: &Snapshot, collected_at: &str, total: u64) -> Snapshot {
+    let mut s = s.clone();
+    s.collected_at = collected_at.into();
+    s.meters[0].value = total;
+    s
+}
+
+async fn january_pages(store: &SqlStore, scope: TenantId) -> u64 {
+    let (from, to) = printwatch_server::ingest::month_bounds("2025-01").unwrap();
+    let series = store.meter_series(scope, "total", from, to).await.unwrap();
+    assert_eq!(series.len(), 1);
+    let (_, base, readings) = &series[0];
+    printwatch_server::ingest::usage(*base, readings)
+}
+
+async fn overtaken_reports_do_not_move_meters_back(store: &SqlStore) {
+    let w = world(store).await;
+    let one = active_agent(store, w.a.id).await;
+    let two = active_agent(store, w.a.id).await;
+    let s = snapshot("S1", "10.0.0.1", 0);
+    for (seq, time, total) in [
+        (1, "2024-12-31T12:00:00Z", 900),
+        (2, "2025-01-05T12:00:00Z", 1000),
+        (3, "2025-01-10T12:00:00Z", 1100),
+    ] {
+        store
+            .ingest(batch(&one, seq, vec![full(&at(&s, time, total))]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(january_pages(store, w.a.id).await, 200);
+    // The second agent's spool delivers a reading collected in between.
+    let mut late = at(&s, "2025-01-07T12:00:00Z", 1050);
+    late.target = "10.0.0.99".into();
+    let out = store
+        .ingest(batch(&two, 1, vec![full(&late)]))
+        .await
+        .unwrap();
+    assert!(out.applied);
+    assert_eq!(january_pages(store, w.a.id).await, 200, "not a reset");
+    let d = store.devices(&all(w.a.id)).await.unwrap().remove(0);
+    assert_eq!(d.target.as_deref(), Some("10.0.0.1"));
+    assert_eq!(d.last_agent_id, Some(one.id));
+    assert_eq!(
+        d.last_seen,
+        printwatch_server::ingest::parse_time("2025-01-10T12:00:00Z").unwrap()
+    );
+    let current = store.device_snapshot(w.a.id, d.id).await.unwrap().unwrap();
+    assert_eq!(
+        current.meters[0].value, 1100,
+        "the snapshot stays the newest"
+    );
+    let readings = store
+        .meter_readings(w.a.id, d.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        values(&readings),
+        vec![(900, false), (1000, false), (1100, false)]
+    );
+    // Same time as the newest: overtaken too.
+    let same = at(&s, "2025-01-10T12:00:00Z", 1090);
+    store
+        .ingest(batch(&two, 2, vec![full(&same)]))
+        .await
+        .unwrap();
+    assert_eq!(january_pages(store, w.a.id).await, 200);
+    // The second agent's base did advance: its next delta applies.
+    let next = at(&late, "2025-01-12T12:00:00Z", 1200);
+    let out = store
+        .ingest(batch(&two, 3, vec![delta_report(&same, &next)]))
+        .await
+        .unwrap();
+    assert_eq!((out.devices, out.resync.len()), (1, 0), "{out:?}");
+    assert_eq!(january_pages(store, w.a.id).await, 300);
+    let d = store.devices(&all(w.a.id)).await.unwrap().remove(0);
+    assert_eq!(d.target.as_deref(), Some("10.0.0.99"));
+    assert_eq!(d.last_agent_id, Some(two.id));
+    // A lower counter that is newer is a reset; within one envelope, a
+    // report older than the one before it is overtaken as well.
+    let reset = at(&next, "2025-01-15T12:00:00Z", 30);
+    let older = at(&next, "2025-01-14T12:00:00Z", 1250);
+    store
+        .ingest(batch(&one, 4, vec![full(&reset), full(&older)]))
+        .await
+        .unwrap();
+    let readings = store
+        .meter_readings(w.a.id, d.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        values(&readings),
+        vec![
+            (900, false),
+            (1000, false),
+            (1100, false),
+            (1200, false),
+            (30, true)
+        ]
+    );
+    assert_eq!(january_pages(store, w.a.id).await, 330);
+    let current = store.device_snapshot(w.a.id, d.id).await.unwrap().unwrap();
+    assert_eq!(current, reset);
+}
+
+fn mac_only(mac: &str, target: &str, time: &str, total: u64) -> Snapshot {
+    let mut s = at(&snapshot("", target, 0), time, total);
+    s.serial = None;
+    s.mac = Some(mac.into());
+    s
+}
+
+async fn a_device_without_serial_is_its_mac(store: &SqlStore) {
+    let w = world(store).await;
+    let one = active_agent(store, w.a.id).await;
+    let two = active_agent(store, w.a.id).await;
+    let mac = "00:11:22:33:44:55";
+    store
+        .ingest(batch(
+            &one,
+            1,
+            vec![full(&mac_only(mac, "10.0.0.1", "2025-01-02T00:00:00Z", 10))],
+        ))
+        .await
+        .unwrap();
+    // Another address, another agent: the same device.
+    store
+        .ingest(batch(
+            &two,
+            1,
+            vec![full(&mac_only(mac, "10.0.0.2", "2025-01-03T00:00:00Z", 20))],
+        ))
+        .await
+        .unwrap();
+    // Another MAC is another device.
+    store
+        .ingest(batch(
+            &two,
+            2,
+            vec![full(&mac_only(
+                "00:11:22:33:44:66",
+                "10.0.0.3",
+                "2025-01-03T00:00:00Z",
+                5,
+            ))],
+        ))
+        .await
+        .unwrap();
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 2, "{devices:?}");
+    let d = devices
+        .iter()
+        .find(|d| d.mac.as_deref() == Some(mac))
+        .unwrap();
+    assert_eq!(d.identity, format!("mac:{mac}"));
+    assert_eq!(d.serial, None);
+    assert_eq!(d.target.as_deref(), Some("10.0.0.2"));
+    let readings = store
+        .meter_readings(w.a.id, d.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(values(&readings), vec![(10, false), (20, false)]);
+}
+
+async fn a_serial_showing_up_keeps_the_device_known_by_its_mac(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let other = active_agent(store, w.a.id).await;
+    let mac = "00:11:22:33:44:55";
+    let first = mac_only(mac, "10.0.0.1", "2025-01-02T00:00:00Z", 100);
+    store
+        .ingest(batch(&agent, 1, vec![full(&first)]))
+        .await
+        .unwrap();
+    let known = store.devices(&all(w.a.id)).await.unwrap().remove(0);
+    // The serial can be read now (a firmware update, a slow agent before).
+    let mut with_serial = at(&first, "2025-01-03T00:00:00Z", 150);
+    with_serial.serial = Some("E123-4567".into());
+    let out = store
+        .ingest(batch(&agent, 2, vec![full(&with_serial)]))
+        .await
+        .unwrap();
+    assert_eq!((out.devices, out.resync.len()), (1, 0));
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    let d = &devices[0];
+    assert_eq!(d.id, known.id);
+    assert_eq!(d.identity, "ricoh:E1234567");
+    assert_eq!(d.serial.as_deref(), Some("E123-4567"));
+    assert_eq!(d.first_seen, known.first_seen);
+    // From now on family and serial identify it, MAC or not, any agent;
+    // deltas go on against the agent's base.
+    let mut no_mac = at(&with_serial, "2025-01-04T00:00:00Z", 170);
+    no_mac.mac = None;
+    no_mac.target = "10.0.0.9".into();
+    store
+        .ingest(batch(&other, 1, vec![full(&no_mac)]))
+        .await
+        .unwrap();
+    let next = at(&with_serial, "2025-01-05T00:00:00Z", 200);
+    let out = store
+        .ingest(batch(&agent, 3, vec![delta_report(&with_serial, &next)]))
+        .await
+        .unwrap();
+    assert_eq!((out.devices, out.resync.len()), (1, 0), "{out:?}");
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    let readings = store
+        .meter_readings(w.a.id, known.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        values(&readings),
+        vec![(100, false), (150, false), (170, false), (200, false)]
+    );
+    // Both in one envelope, for a device not stored yet: one device.
+    let mac2 = "00:11:22:33:44:77";
+    let fresh = mac_only(mac2, "10.0.0.5", "2025-01-02T00:00:00Z", 1);
+    let mut fresh_serial = at(&fresh, "2025-01-03T00:00:00Z", 2);
+    fresh_serial.serial = Some("F1".into());
+    store
+        .ingest(batch(&agent, 4, vec![full(&fresh), full(&fresh_serial)]))
+        .await
+        .unwrap();
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 2, "{devices:?}");
+    let f = devices
+        .iter()
+        .find(|d| d.mac.as_deref() == Some(mac2))
+        .unwrap();
+    assert_eq!(f.identity, "ricoh:F1");
+    let readings = store
+        .meter_readings(w.a.id, f.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(values(&readings), vec![(1, false), (2, false)]);
+    // A device stored under that serial already is not merged with another
+    // known by the MAC: the report goes to the serial's device.
+    let mac3 = "00:11:22:33:44:88";
+    store
+        .ingest(batch(
+            &agent,
+            5,
+            vec![full(&mac_only(mac3, "10.0.0.6", "2025-01-02T00:00:00Z", 1))],
+        ))
+        .await
+        .unwrap();
+    let mut clash = mac_only(mac3, "10.0.0.6", "2025-01-06T00:00:00Z", 3);
+    clash.serial = Some("F1".into());
+    store
+        .ingest(batch(&agent, 6, vec![full(&clash)]))
+        .await
+        .unwrap();
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 3, "{devices:?}");
+    assert!(devices.iter().any(|d| d.identity == format!("mac:{mac3}")));
 }

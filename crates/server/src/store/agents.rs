@@ -142,7 +142,8 @@ impl AgentStore for SqlStore {
         let done = sqlx::query(
             "UPDATE agents SET state = 'active', key_sealed = $2, pin_verifier = NULL, \
              pin_expires_at = NULL, agent_version = $3, os = $4, hostname = $5, last_seen_at = $6 \
-             WHERE id = $1 AND state = 'pending' AND pin_verifier IS NOT NULL AND pin_expires_at > $6",
+             WHERE id = $1 AND state = 'pending' AND pin_verifier IS NOT NULL AND pin_expires_at > $6 \
+             AND (expires_at IS NULL OR expires_at > $6)",
         )
         .bind(id.0)
         .bind(key_sealed.to_vec())
@@ -179,7 +180,8 @@ impl AgentStore for SqlStore {
         };
         let done = sqlx::query(
             "UPDATE agents SET last_seq = $2, last_seen_at = $3, agent_version = $4, os = $5, \
-             hostname = $6 WHERE id = $1 AND state = 'active' AND last_seq < $2",
+             hostname = $6 WHERE id = $1 AND state = 'active' \
+             AND (expires_at IS NULL OR expires_at > $3) AND last_seq < $2",
         )
         .bind(id.0)
         .bind(seq)

@@ -5,6 +5,15 @@
 //!
 //! Everything happens in the transaction that advances the agent's sequence
 //! number, so an envelope is stored whole and exactly once, or not at all.
+//!
+//! Time order is the device's, not the order of delivery: a report whose
+//! `collected_at` is not later than the device's current state (another
+//! agent's spool delivered late, say) is overtaken. It only advances this
+//! agent's delta base; the device's snapshot, meters, supplies and alerts
+//! ignore it. Its readings would otherwise land between newer ones, and a
+//! lower counter among them would be taken for a reset (billed as usage).
+//! Dropping them loses nothing a bill needs: counters only grow between
+//! the readings kept.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -40,10 +49,18 @@ struct DeviceState {
     id: Option<i64>,
     /// The device's latest snapshot (from any agent) and its JSON.
     current: Option<(Snapshot, String)>,
+    /// When `current` was collected (`devices.last_seen`).
+    current_at: Option<i64>,
     /// This agent's last delivered state of it: (digest, snapshot JSON).
     base: Option<(String, String)>,
-    /// Times of the first and last report of it in this envelope.
+    /// The envelope changed `base`.
+    rebased: bool,
+    /// Times of the first and last report of it in this envelope that
+    /// moved `current` forward.
     seen: Option<(i64, i64)>,
+    /// The identity the stored row had: a device known by its MAC whose
+    /// serial showed up (see `attach_by_mac`).
+    renamed_from: Option<String>,
 }
 
 /// What one applied report adds to the history.
@@ -101,8 +118,17 @@ pub(super) async fn ingest(
             Resolved::Anonymous => outcome.skipped += 1,
             Resolved::Resync(identity) => outcome.resync.push(identity),
             Resolved::Snapshot(identity, snapshot) => {
+                if let Some(old) = attach_by_mac(&mut devices, &identity, &snapshot) {
+                    // Earlier reports of this envelope go to the same row.
+                    for a in applied
+                        .iter_mut()
+                        .filter(|a: &&mut Applied| a.identity == old)
+                    {
+                        a.identity.clone_from(&identity);
+                    }
+                }
                 let state = devices.entry(identity.clone()).or_default();
-                applied.push(apply(state, identity, *snapshot, batch.now)?);
+                applied.extend(apply(state, identity, *snapshot, batch.now)?);
                 outcome.devices += 1;
             }
         }
@@ -119,6 +145,33 @@ fn identity_of(report: &DeviceReport) -> Option<String> {
     }
 }
 
+/// A device is identified by its MAC only while it reports no serial. When
+/// a report with a serial carries the MAC of such a device, and no device
+/// has that serial yet, it is that device: its state moves to the new
+/// identity (the row is renamed when stored), so its history continues.
+/// Two devices stored already (one by serial, one by MAC) are not merged.
+/// Returns the MAC identity that moved.
+fn attach_by_mac(
+    devices: &mut BTreeMap<String, DeviceState>,
+    identity: &str,
+    snapshot: &Snapshot,
+) -> Option<String> {
+    let old = format!("mac:{}", snapshot.mac.as_deref()?);
+    if identity == old || devices.get(identity).is_some_and(|s| s.current.is_some()) {
+        return None;
+    }
+    let mut state = devices.remove(&old)?;
+    if state.current.is_none() {
+        devices.insert(old, state);
+        return None;
+    }
+    if state.id.is_some() && state.renamed_from.is_none() {
+        state.renamed_from = Some(old.clone());
+    }
+    devices.insert(identity.to_owned(), state);
+    Some(old)
+}
+
 /// Every device the envelope names that is stored already, with this
 /// agent's delta base of it: one query (per MAX_PARAMS identities).
 async fn lookup(
@@ -127,6 +180,11 @@ async fn lookup(
     batch: &IngestBatch,
 ) -> Result<BTreeMap<String, DeviceState>> {
     let mut names: Vec<String> = batch.reports.iter().filter_map(identity_of).collect();
+    // A device known by its MAC may report its serial now: see attach_by_mac.
+    names.extend(batch.reports.iter().filter_map(|r| match r {
+        DeviceReport::Full { snapshot } => snapshot.mac.as_ref().map(|m| format!("mac:{m}")),
+        DeviceReport::Delta { .. } => None,
+    }));
     names.sort_unstable();
     names.dedup();
     let mut devices = BTreeMap::new();
@@ -134,7 +192,7 @@ async fn lookup(
         let mut p = Params::new(backend);
         let sql = format!(
             "SELECT d.id AS id, d.identity AS identity, d.snapshot AS current, \
-             s.digest AS digest, s.snapshot AS base FROM devices d \
+             d.last_seen AS last_seen, s.digest AS digest, s.snapshot AS base FROM devices d \
              LEFT JOIN agent_device_state s ON s.device_id = d.id AND s.agent_id = {} \
              WHERE d.tenant_id = {} AND d.identity IN {}",
             p.one(),
@@ -156,8 +214,9 @@ async fn lookup(
                 DeviceState {
                     id: Some(row.try_get("id")?),
                     current: Some((parse_snapshot(&current)?, current)),
+                    current_at: Some(row.try_get("last_seen")?),
                     base: digest.zip(base),
-                    seen: None,
+                    ..DeviceState::default()
                 },
             );
         }
@@ -201,14 +260,22 @@ fn resolve(devices: &BTreeMap<String, DeviceState>, report: DeviceReport) -> Res
 
 /// Apply one report to its device's state; what it adds to the history
 /// is measured against the state before it (from the database or from an
-/// earlier report of the same envelope).
+/// earlier report of the same envelope). None when the report is not later
+/// than that state: it only becomes this agent's base (see the module doc).
 fn apply(
     state: &mut DeviceState,
     identity: String,
     snapshot: Snapshot,
     now: i64,
-) -> Result<Applied> {
+) -> Result<Option<Applied>> {
     let at = parse_time(&snapshot.collected_at).unwrap_or(now);
+    let json = to_json(&snapshot)?;
+    // The agent's next delta is against what it sent, overtaken or not.
+    state.base = Some((delta::digest(&snapshot)?, json.clone()));
+    state.rebased = true;
+    if state.current_at.is_some_and(|last| at <= last) {
+        return Ok(None);
+    }
     let previous = state.current.as_ref().map(|(s, _)| s);
     // The last stored value of each meter is the one in the device's
     // latest snapshot: readings are stored whenever a value changes.
@@ -230,17 +297,16 @@ fn apply(
         None => !snapshot.alerts.is_empty(),
     };
     let alerts = alerts_changed.then(|| snapshot.alerts.clone());
-    let json = to_json(&snapshot)?;
-    state.base = Some((delta::digest(&snapshot)?, json.clone()));
     state.current = Some((snapshot, json));
+    state.current_at = Some(at);
     state.seen = Some(state.seen.map_or((at, at), |(first, _)| (first, at)));
-    Ok(Applied {
+    Ok(Some(Applied {
         identity,
         at,
         readings,
         supplies,
         alerts,
-    })
+    }))
 }
 
 /// Write what the envelope changed: the devices, the agent's delta bases,
@@ -252,6 +318,17 @@ async fn store(
     devices: &mut BTreeMap<String, DeviceState>,
     applied: &[Applied],
 ) -> Result<()> {
+    // Renames first: the upsert below finds the row by its new identity.
+    // Rare (a serial appearing), so one statement each.
+    for (identity, s) in devices.iter() {
+        if let (Some(id), Some(_)) = (s.id, &s.renamed_from) {
+            sqlx::query("UPDATE devices SET identity = $2 WHERE id = $1")
+                .bind(id)
+                .bind(identity.clone())
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
     // One row per device with its final state, in identity order: one
     // ON CONFLICT may not touch a row twice, and two envelopes naming the
     // same devices lock them in the same order (no deadlock).
@@ -263,9 +340,6 @@ async fn store(
             Some((identity, snapshot, json.as_str(), first, last))
         })
         .collect();
-    if touched.is_empty() {
-        return Ok(());
-    }
     let ids = insert_rows(
         tx,
         backend,
@@ -310,7 +384,7 @@ async fn store(
 
     let bases = devices
         .values()
-        .filter(|s| s.seen.is_some())
+        .filter(|s| s.rebased)
         .map(|s| match (s.id, &s.base) {
             (Some(id), Some((digest, json))) => Ok((id, digest.as_str(), json.as_str())),
             _ => Err(ServerError::Corrupt("device without state".into())),
