@@ -208,7 +208,9 @@ fn decompress_limited(data: &[u8], limit: usize) -> Result<Vec<u8>> {
 pub enum SeqVerdict {
     /// New: apply it, then record `seq` as the last applied.
     Apply,
-    /// The last applied one again: answer "already applied", store nothing.
+    /// The last applied one again: store nothing, answer "already applied"
+    /// with its sequence number (the server's 409), so that an agent whose
+    /// answer was lost knows it was delivered.
     Duplicate,
     /// Older than the last applied: a replay or a reordering; reject it.
     Stale { last_applied: u64 },

@@ -77,7 +77,10 @@ pub enum Command {
     Uninstall,
 }
 
-/// The server's answer to an envelope it accepted (HTTP 200).
+/// The server's answer to an envelope: HTTP 200 with `applied`, or HTTP 409
+/// with `already_applied` and the envelope's `seq` when it is the last one
+/// applied sent again (stored before; the agent may drop it from its spool).
+/// An older envelope gets 409 with `"status": "stale_sequence"`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestReply {
     pub status: IngestStatus,
@@ -91,7 +94,8 @@ pub struct IngestReply {
 #[serde(rename_all = "snake_case")]
 pub enum IngestStatus {
     Applied,
-    /// The same sequence number was applied before; nothing was stored.
+    /// The same sequence number was applied before; nothing was stored
+    /// again (HTTP 409).
     AlreadyApplied,
 }
 
