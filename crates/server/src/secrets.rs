@@ -135,6 +135,16 @@ impl MasterKey {
         }
     }
 
+    /// A value that identifies the key without revealing it (a
+    /// domain-separated SHA-256 of 256 random bits), stored in the
+    /// database so that a server with another key refuses to start.
+    pub fn check_value(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"printwatch/master-key-check/v1\0");
+        h.update(self.0);
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     fn aad(agent: AgentId) -> Vec<u8> {
         let mut aad = b"printwatch/agent-key-at-rest/v1/".to_vec();
         aad.extend_from_slice(&agent.0.to_be_bytes());
@@ -246,6 +256,9 @@ mod tests {
         let b = MasterKey::load_or_create(dir.path()).expect("load");
         assert_eq!(a.0, b.0);
         assert!(MasterKey::from_hex("zz").is_err());
+        assert_eq!(a.check_value(), b.check_value());
+        assert_ne!(a.check_value(), MasterKey::generate().check_value());
+        assert!(!a.check_value().contains(&a.to_hex()));
     }
 
     #[test]

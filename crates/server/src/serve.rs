@@ -59,9 +59,29 @@ pub async fn open(
     };
     let master = MasterKey::load_or_create(&config.data_dir)?;
     let store: DynStore = Arc::new(store);
+    check_master_key(&store, &master).await?;
     let first = first_start(&store, admin_password).await?;
     Ok((AppState::new(store, master), first))
 }
+
+/// The database remembers the first server's master key (as a check
+/// value): a server with another key would seal agent keys that the others
+/// cannot open, and could open none of theirs, so it must not start.
+pub async fn check_master_key(store: &DynStore, master: &MasterKey) -> Result<()> {
+    let mine = master.check_value();
+    let stored = store.settle_setting(MASTER_KEY_CHECK, &mine).await?;
+    if stored != mine {
+        return Err(ServerError::MasterKey(format!(
+            "this server's master key is not the one this database was first started with: \
+             give every server the same key ({} or master.key in the data directory)",
+            crate::secrets::MASTER_KEY_ENV
+        )));
+    }
+    Ok(())
+}
+
+/// Setting name of the master key's check value.
+const MASTER_KEY_CHECK: &str = "master_key_check";
 
 /// Create the provider tenant and its administrator if there is none.
 pub async fn first_start(

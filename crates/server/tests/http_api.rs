@@ -703,6 +703,79 @@ async fn creating_a_user_does_not_tell_which_addresses_other_tenants_use(app: &T
     assert!(!elsewhere.text().to_lowercase().contains("bravo"));
 }
 
+/// The per-account login limit is in the database: failures on several
+/// servers add up, unknown e-mails are limited alike, and a success resets.
+async fn account_lockout_holds_across_servers(app: &TestApp) {
+    // The default, scaled down (each failure costs an argon2 hash).
+    let default = printwatch_server::http::ACCOUNT_LOGIN_LIMIT;
+    assert!(default.max_failures >= 20 && default.lockout_secs >= 600);
+    let policy = printwatch_server::store::LoginPolicy {
+        max_failures: 12,
+        ..default
+    };
+    let max = policy.max_failures;
+    // Fewer failures per server than its in-memory limit of 10.
+    let per_server = 4;
+    let fail_on_servers = async |email: &str, failures: i64| {
+        let mut left = failures;
+        while left > 0 {
+            let server = app.another_server(policy);
+            for _ in 0..left.min(per_server) {
+                let status = app.login_on(&server, email, "a wrong guess").await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED);
+            }
+            left -= per_server;
+        }
+    };
+    // A success forgets the failures so far.
+    fail_on_servers("admin@localhost", max - 5).await;
+    let server = app.another_server(policy);
+    assert_eq!(
+        app.login_on(&server, "admin@localhost", ADMIN_PASSWORD)
+            .await,
+        StatusCode::OK
+    );
+    fail_on_servers("admin@localhost", max - 5).await;
+    let server = app.another_server(policy);
+    assert_eq!(
+        app.login_on(&server, "admin@localhost", ADMIN_PASSWORD)
+            .await,
+        StatusCode::OK
+    );
+    // The maximum, spread over servers: locked everywhere, even with the
+    // right password, on a server that saw none of it.
+    fail_on_servers("admin@localhost", max).await;
+    let fresh = app.another_server(policy);
+    assert_eq!(
+        app.login_on(&fresh, "admin@localhost", ADMIN_PASSWORD)
+            .await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Unknown e-mails get the same answer after as many failures.
+    fail_on_servers("nobody@nowhere.example", max).await;
+    assert_eq!(
+        app.login_on(&fresh, "nobody@nowhere.example", "x").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Other accounts are not affected.
+    let c = app.customer("Acme").await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&app.admin_token),
+            Some(json!({"tenant_id": c, "email": "ok@acme.example",
+                        "password": "a long enough password", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(
+        app.login_on(&fresh, "ok@acme.example", "a long enough password")
+            .await,
+        StatusCode::OK
+    );
+}
+
 crate::app_on_both!(
     first_start_creates_the_provider_and_its_administrator_once,
     logins_are_rate_limited,
@@ -714,4 +787,5 @@ crate::app_on_both!(
     the_openapi_document_lists_every_endpoint,
     totp_codes_are_needed_once_enabled_and_never_accepted_twice,
     creating_a_user_does_not_tell_which_addresses_other_tenants_use,
+    account_lockout_holds_across_servers,
 );

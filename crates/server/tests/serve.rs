@@ -107,3 +107,44 @@ async fn concurrent_first_starts_make_one_provider_on_postgres() {
     };
     concurrent_first_starts(db).await;
 }
+
+/// Servers sharing a database must share the master key: one with another
+/// key refuses to start, with a message that says so.
+async fn another_master_key_refuses_to_start(database_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str| ServeConfig {
+        data_dir: dir.path().join(name),
+        database_url: database_url.clone(),
+    };
+    // SQLite: one data directory whose master.key is replaced; PostgreSQL:
+    // two servers, each with its own data directory (and key).
+    let (first, second) = match database_url {
+        None => (config("data"), config("data")),
+        Some(_) => (config("one"), config("two")),
+    };
+    serve::open(&first, None).await.unwrap();
+    serve::open(&first, None)
+        .await
+        .expect("the same key starts again");
+    let key = second.data_dir.join("master.key");
+    std::fs::create_dir_all(&second.data_dir).unwrap();
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let err = serve::open(&second, None).await.err().expect("refused");
+    let text = err.to_string();
+    assert!(text.contains("master key"), "{text}");
+    assert!(!text.contains(&"ab".repeat(32)), "no key in messages");
+}
+
+#[tokio::test]
+async fn another_master_key_refuses_to_start_on_sqlite() {
+    another_master_key_refuses_to_start(None).await;
+}
+
+#[tokio::test]
+async fn another_master_key_refuses_to_start_on_postgres() {
+    let Some(db) = common::TestDb::postgres("another_master_key").await else {
+        return;
+    };
+    another_master_key_refuses_to_start(Some(db.url.clone())).await;
+    db.finish().await;
+}

@@ -43,6 +43,16 @@ use crate::store::DynStore;
 pub const MAX_API_BODY: usize = 256 * 1024;
 /// Failed PIN guesses after which the PIN is deleted (a new one is needed).
 pub const MAX_PIN_FAILURES: i64 = 5;
+/// Failed logins of one account (from anywhere, on any server) after which
+/// its logins are refused for a while; each address also has the in-memory
+/// limit of `AppState::login_limiter` (10 in 10 minutes). Several times that,
+/// so that one address cannot lock an account out by itself; distributed
+/// guessing stays under 200 tries an hour per account.
+pub const ACCOUNT_LOGIN_LIMIT: crate::store::LoginPolicy = crate::store::LoginPolicy {
+    max_failures: 50,
+    window_secs: 15 * 60,
+    lockout_secs: 15 * 60,
+};
 /// How long a PIN stays valid.
 pub const PIN_LIFETIME_SECS: i64 = 7 * 24 * 3600;
 
@@ -55,6 +65,8 @@ pub struct AppState {
     pub pin_limiter: Arc<RateLimiter>,
     /// Login attempts per client address and e-mail.
     pub login_limiter: Arc<RateLimiter>,
+    /// Failed logins per account, in the database (all servers).
+    pub account_limit: crate::store::LoginPolicy,
     /// Reverse proxies whose forwarding headers are believed.
     pub proxies: Arc<TrustedProxies>,
 }
@@ -66,8 +78,15 @@ impl AppState {
             master: Arc::new(master),
             pin_limiter: Arc::new(RateLimiter::new(10, std::time::Duration::from_secs(600))),
             login_limiter: Arc::new(RateLimiter::new(10, std::time::Duration::from_secs(600))),
+            account_limit: ACCOUNT_LOGIN_LIMIT,
             proxies: Arc::new(TrustedProxies::default()),
         }
+    }
+
+    /// Another per-account login limit (tests).
+    pub fn with_account_limit(mut self, policy: crate::store::LoginPolicy) -> AppState {
+        self.account_limit = policy;
+        self
     }
 
     /// Believe the forwarding headers of peers in these networks.

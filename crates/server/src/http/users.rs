@@ -198,11 +198,21 @@ async fn login(
     if !state.login_limiter.allowed(&key) {
         return Err(ServerError::RateLimited);
     }
+    // The per-account limit, in the database: it holds across server
+    // processes and client addresses, and counts unknown e-mails alike so
+    // that a lockout does not tell which accounts exist.
+    if state.store.login_locked(&email, crate::now()).await? {
+        return Err(ServerError::RateLimited);
+    }
     if body.session {
         session::check_origin(&headers, &client)?;
     }
     let fail = async |tenant: Option<TenantId>, reason: &str, error: ServerError| {
         state.login_limiter.failed(&key);
+        state
+            .store
+            .record_login_failure(&email, crate::now(), state.account_limit)
+            .await?;
         audit_login(&state, tenant, &email, &client, "login.failure", reason).await?;
         Err::<Response, _>(error)
     };
@@ -262,6 +272,10 @@ async fn login(
         }
     }
     let now = crate::now();
+    state
+        .store
+        .clear_login_failures(&email, now, state.account_limit)
+        .await?;
     if body.session {
         return start_session(&state, &user, &client, &headers, &email, now).await;
     }

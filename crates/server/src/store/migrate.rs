@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_one_provider.sql"),
         postgres: include_str!("../../migrations/postgres/0004_one_provider.sql"),
     },
+    Migration {
+        version: 5,
+        name: "multi_server",
+        sqlite: include_str!("../../migrations/sqlite/0005_multi_server.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_multi_server.sql"),
+    },
 ];
 
 /// Bring the schema up to date. Safe to run from several servers at once

@@ -112,6 +112,25 @@ pub trait UserStore: Send + Sync {
     async fn confirm_totp(&self, user: UserId, step: i64) -> Result<bool>;
     /// Record `step` as used; false when it (or a later one) was used already.
     async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
+    /// Store `value` under `name` unless a value is there already; returns
+    /// the stored value (the first server's, when several race).
+    async fn settle_setting(&self, name: &str, value: &str) -> Result<String>;
+    /// Is logging in as `email` locked at `now`?
+    async fn login_locked(&self, email: &str, now: i64) -> Result<bool>;
+    /// Count a failed login of `email`: at `policy.max_failures` within
+    /// `policy.window_secs`, logins are locked for `policy.lockout_secs`.
+    async fn record_login_failure(&self, email: &str, now: i64, policy: LoginPolicy) -> Result<()>;
+    /// A successful login: forget `email`'s failures, and purge the rows
+    /// of others that no longer count.
+    async fn clear_login_failures(&self, email: &str, now: i64, policy: LoginPolicy) -> Result<()>;
+}
+
+/// The durable, per-account login limit (holds across server processes).
+#[derive(Clone, Copy, Debug)]
+pub struct LoginPolicy {
+    pub max_failures: i64,
+    pub window_secs: i64,
+    pub lockout_secs: i64,
 }
 
 /// Web portal sessions, and what ends credentials: disabling a user, a

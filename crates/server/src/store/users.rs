@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, UserStore, VISIBLE};
+use super::{LoginPolicy, SqlStore, UserStore, VISIBLE};
 use crate::Result;
 use crate::ids::*;
 use crate::model::*;
@@ -187,4 +187,78 @@ impl UserStore for SqlStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn settle_setting(&self, name: &str, value: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO server_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query("SELECT value FROM server_settings WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("value")?,
+        )
+    }
+
+    async fn login_locked(&self, email: &str, now: i64) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT email FROM login_failures WHERE email = $1 AND locked_until > $2")
+                .bind(failure_key(email))
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    async fn record_login_failure(&self, email: &str, now: i64, policy: LoginPolicy) -> Result<()> {
+        // One statement, so that servers counting at once lose no failure.
+        // A failure after the window starts a new one; reaching the maximum
+        // locks, and the count starts again after the lockout.
+        sqlx::query(
+            "INSERT INTO login_failures (email, failures, window_start, locked_until) \
+             VALUES ($1, 1, $2, NULL) ON CONFLICT (email) DO UPDATE SET \
+             failures = CASE WHEN login_failures.window_start <= $3 THEN 1 \
+                WHEN login_failures.failures + 1 >= $4 THEN 0 \
+                ELSE login_failures.failures + 1 END, \
+             locked_until = CASE WHEN login_failures.window_start > $3 \
+                AND login_failures.failures + 1 >= $4 THEN $5 \
+                ELSE login_failures.locked_until END, \
+             window_start = CASE WHEN login_failures.window_start <= $3 \
+                OR login_failures.failures + 1 >= $4 THEN $2 \
+                ELSE login_failures.window_start END",
+        )
+        .bind(failure_key(email))
+        .bind(now)
+        .bind(now - policy.window_secs)
+        .bind(policy.max_failures)
+        .bind(now + policy.lockout_secs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn clear_login_failures(&self, email: &str, now: i64, policy: LoginPolicy) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM login_failures WHERE email = $1 \
+             OR (window_start <= $2 AND (locked_until IS NULL OR locked_until <= $3))",
+        )
+        .bind(failure_key(email))
+        .bind(now - policy.window_secs)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The e-mail as login limits count it: normalised like stored e-mails,
+/// and bounded (anyone may send any string here).
+fn failure_key(email: &str) -> String {
+    email.trim().to_lowercase().chars().take(254).collect()
 }

@@ -12,7 +12,7 @@ use printwatch_protocol::message::AgentMessage;
 use printwatch_protocol::{AgentId, AgentKey};
 use printwatch_server::http::{AppState, router};
 use printwatch_server::secrets::MasterKey;
-use printwatch_server::store::DynStore;
+use printwatch_server::store::{DynStore, LoginPolicy};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -159,6 +159,31 @@ impl TestApp {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         self.raw(method, path, token, "application/json", bytes)
             .await
+    }
+
+    /// Another server process on the same database and master key: its
+    /// own in-memory limiters.
+    pub fn another_server(&self, account_limit: LoginPolicy) -> Router {
+        let store: DynStore = Arc::new(self.db.store.clone());
+        router(AppState::new(store, (*self.state.master).clone()).with_account_limit(account_limit))
+    }
+
+    /// A login through `server`; the status.
+    pub async fn login_on(&self, server: &Router, email: &str, password: &str) -> StatusCode {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"email": email, "password": password}).to_string(),
+            ))
+            .expect("request");
+        server
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible")
+            .status()
     }
 
     pub async fn raw(
