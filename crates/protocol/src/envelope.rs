@@ -172,13 +172,34 @@ pub fn open<T: DeserializeOwned>(
     if header.direction != direction {
         return Err(ProtocolError::WrongDirection);
     }
-    let json = decompress_limited(&compressed, MAX_PLAINTEXT)?;
+    let mut json = decompress_limited(&compressed, MAX_PLAINTEXT)?;
+    replace_nul_escapes(&mut json);
     let message = serde_json::from_slice(&json)?;
     Ok(Opened {
         agent_id: header.agent_id,
         seq: header.seq,
         message,
     })
+}
+
+/// Turns every `\u0000` escape of a JSON text into `\ufffd` (the
+/// replacement character), in place. A NUL can reach no database column
+/// (PostgreSQL refuses it in text), and a message that cannot be stored
+/// would be sent again for ever; with the replacement it is stored, its
+/// text readable. An escaped backslash before `u0000` is text, left as is.
+fn replace_nul_escapes(json: &mut [u8]) {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        // An escape: `\\` is a backslash, `\uXXXX` a code unit.
+        if json.get(i + 1) == Some(&b'u') && json.get(i + 2..i + 6) == Some(b"0000".as_slice()) {
+            json[i + 2..i + 6].copy_from_slice(b"fffd");
+        }
+        i += 2;
+    }
 }
 
 fn decompress_limited(data: &[u8], limit: usize) -> Result<Vec<u8>> {
@@ -264,6 +285,31 @@ mod tests {
         assert_eq!(opened.agent_id, AgentId(5));
         assert_eq!(opened.seq, 9);
         assert_eq!(opened.message.text, "hello ".repeat(100));
+    }
+
+    #[test]
+    fn nul_characters_arrive_as_replacement_characters() {
+        for (sent, got) in [
+            ("model\0name", "model\u{fffd}name"),
+            ("\0\0", "\u{fffd}\u{fffd}"),
+            // Text that merely looks like the escape is text.
+            ("C:\\u0000", "C:\\u0000"),
+            ("\\\0", "\\\u{fffd}"),
+            ("plain", "plain"),
+        ] {
+            let bytes = seal(
+                &key(1),
+                Direction::AgentToServer,
+                AgentId(5),
+                1,
+                &Msg { text: sent.into() },
+                &mut OsRng,
+            )
+            .expect("seal");
+            let opened: Opened<Msg> =
+                open(&key(1), Direction::AgentToServer, &bytes).expect("open");
+            assert_eq!(opened.message.text, got, "{sent:?}");
+        }
     }
 
     #[test]

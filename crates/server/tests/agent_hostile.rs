@@ -51,6 +51,7 @@ on_both!(
     an_expired_agent_cannot_activate,
     an_agent_that_expired_since_it_activated_stores_nothing,
     sql_metacharacters_in_a_sealed_snapshot_are_data,
+    nul_characters_in_a_sealed_snapshot_are_stored_replaced,
     replayed_envelopes_are_409_and_stored_once,
 );
 
@@ -393,6 +394,34 @@ async fn sql_metacharacters_in_a_sealed_snapshot_are_data(app: &TestApp) {
     assert_eq!(detail.status, StatusCode::OK, "{}", detail.text());
     assert_eq!(detail.json()["snapshot"]["model"], hostile[0]);
     assert_eq!(app.db.store.agents(provider.id).await.unwrap().len(), 1);
+}
+
+/// PostgreSQL refuses NUL in text: a snapshot carrying one (a buggy agent)
+/// must still be stored, not fail for ever; NUL arrives as U+FFFD.
+async fn nul_characters_in_a_sealed_snapshot_are_stored_replaced(app: &TestApp) {
+    let (id, key) = active_agent(app).await;
+    let mut s = snapshot("NUL1", 1, 100);
+    s.family = Some("HP\0".into());
+    s.model = Some("Laser\0Jet".into());
+    s.alerts = vec![Alert {
+        severity: "warning".into(),
+        group: "\0".into(),
+        code: "jam\0".into(),
+        description: None,
+        location: None,
+    }];
+    let r = app.submit(&key, id, 1, &submission(&[&s])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["status"], "applied");
+    let list = devices(app).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].model.as_deref(), Some("Laser\u{fffd}Jet"));
+    // The agent's next envelope of the same device applies too.
+    let mut next = snapshot("NUL1", 2, 150);
+    next.family = s.family.clone();
+    let r = app.submit(&key, id, 2, &submission(&[&next])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(devices(app).await.len(), 1);
 }
 
 async fn replayed_envelopes_are_409_and_stored_once(app: &TestApp) {
