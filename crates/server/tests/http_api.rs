@@ -776,6 +776,83 @@ async fn account_lockout_holds_across_servers(app: &TestApp) {
     );
 }
 
+/// User and token creation write their audit entry in their own
+/// transaction: when the entry cannot be written, nothing was created.
+async fn audit_entries_commit_with_their_action(app: &TestApp) {
+    use printwatch_server::model::{NewAudit, NewUser, Role};
+    use printwatch_server::store::{CredentialStore, UserStore};
+    let store = &app.db.store;
+    let provider = store.provider().await.unwrap().unwrap().id;
+    // An entry for a tenant that does not exist breaks a foreign key.
+    let broken = |n: &str| NewAudit {
+        tenant_id: TenantId(987_654),
+        actor: "test".into(),
+        action: n.into(),
+        target: String::new(),
+        detail: String::new(),
+        at: 0,
+    };
+    let new_user = NewUser {
+        tenant_id: provider,
+        email: "audited@example.com".into(),
+        password_hash: "x".into(),
+        role: Role::Viewer,
+    };
+    let refused = store
+        .create_user_audited(
+            new_user.clone(),
+            1,
+            Box::new(move |_: &printwatch_server::model::User| broken("user.create")),
+        )
+        .await;
+    assert!(refused.is_err());
+    assert!(
+        store
+            .user_by_email("audited@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (admin, _) = store
+        .user_by_email("admin@localhost")
+        .await
+        .unwrap()
+        .unwrap();
+    let before = store.tokens_of(provider, admin.id).await.unwrap().len();
+    let refused = store
+        .create_token_audited(
+            &admin,
+            "t",
+            Role::Viewer,
+            "hash-of-nothing",
+            None,
+            1,
+            Box::new(move |_: &printwatch_server::model::ApiToken| broken("token.create")),
+        )
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(
+        store.tokens_of(provider, admin.id).await.unwrap().len(),
+        before
+    );
+    // Through the API both are created, each with its entry.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&app.admin_token),
+            Some(json!({"name": "ci"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["record"]["id"].as_i64().unwrap();
+    let log = store.audit_log(provider, 100).await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.action == "token.create" && e.target == format!("token {id}"))
+    );
+}
+
 crate::app_on_both!(
     first_start_creates_the_provider_and_its_administrator_once,
     logins_are_rate_limited,
@@ -788,4 +865,5 @@ crate::app_on_both!(
     totp_codes_are_needed_once_enabled_and_never_accepted_twice,
     creating_a_user_does_not_tell_which_addresses_other_tenants_use,
     account_lockout_holds_across_servers,
+    audit_entries_commit_with_their_action,
 );

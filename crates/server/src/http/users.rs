@@ -15,7 +15,7 @@ use super::client::Client;
 use super::session::{self, SESSION_IDLE_SECS, SESSION_MAX_SECS};
 use super::{Access, AppState, Endpoint, Principal};
 use crate::ids::{TenantId, TokenId, UserId};
-use crate::model::{NewAudit, NewUser, Permission, Role, User};
+use crate::model::{ApiToken, NewAudit, NewUser, Permission, Role, User};
 use crate::secrets::{hash_password, new_api_token, token_hash, verify_password};
 use crate::{Result, ServerError, totp};
 
@@ -602,9 +602,10 @@ async fn create(
     if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
         return Err(unusable());
     }
+    let actor = principal.user.email.clone();
     let user = state
         .store
-        .create_user(
+        .create_user_audited(
             NewUser {
                 tenant_id: tenant.id,
                 email,
@@ -612,6 +613,15 @@ async fn create(
                 role,
             },
             crate::now(),
+            // Written in the same transaction: no user without its entry.
+            Box::new(move |user: &User| NewAudit {
+                tenant_id: user.tenant_id,
+                actor,
+                action: "user.create".into(),
+                target: format!("user {}", user.id),
+                detail: format!("{} as {}", user.email, user.role.as_str()),
+                at: user.created_at,
+            }),
         )
         .await
         .map_err(|e| match e {
@@ -622,15 +632,6 @@ async fn create(
             }
             other => other,
         })?;
-    principal
-        .audit(
-            &state,
-            tenant.id,
-            "user.create",
-            format!("user {}", user.id),
-            format!("{} as {}", user.email, role.as_str()),
-        )
-        .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -666,24 +667,24 @@ async fn create_token(
         .expires_in_days
         .map(|d| now + i64::from(d.min(3650)) * 86_400);
     let token = new_api_token();
+    let (actor, scope) = (principal.user.email.clone(), principal.scope());
     let record = state
         .store
-        .create_token(
+        .create_token_audited(
             &principal.user,
             name,
             role,
             &token_hash(&token),
             expires,
             now,
-        )
-        .await?;
-    principal
-        .audit(
-            &state,
-            principal.scope(),
-            "token.create",
-            format!("token {}", record.id),
-            format!("{name} as {}", role.as_str()),
+            Box::new(move |t: &ApiToken| NewAudit {
+                tenant_id: scope,
+                actor,
+                action: "token.create".into(),
+                target: format!("token {}", t.id),
+                detail: format!("{} as {}", t.name, t.role.as_str()),
+                at: t.created_at,
+            }),
         )
         .await?;
     Ok((

@@ -83,10 +83,21 @@ pub trait TenantStore: Send + Sync {
     async fn audit_log(&self, scope: TenantId, limit: i64) -> Result<Vec<AuditEntry>>;
 }
 
+/// The audit entry of an action, made from what the action created: the
+/// store writes it in the action's own transaction.
+pub type AuditWith<T> = Box<dyn FnOnce(&T) -> NewAudit + Send>;
+
 /// Users and API tokens.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     async fn create_user(&self, user: NewUser, now: i64) -> Result<User>;
+    /// [`UserStore::create_user`] and its audit entry, in one transaction.
+    async fn create_user_audited(
+        &self,
+        user: NewUser,
+        now: i64,
+        audit: AuditWith<User>,
+    ) -> Result<User>;
     async fn user(&self, scope: TenantId, id: UserId) -> Result<Option<User>>;
     async fn users(&self, scope: TenantId) -> Result<Vec<User>>;
     /// For logging in: the user and its password hash.
@@ -100,6 +111,18 @@ pub trait UserStore: Send + Sync {
         secret_hash: &str,
         expires_at: Option<i64>,
         now: i64,
+    ) -> Result<ApiToken>;
+    /// [`UserStore::create_token`] and its audit entry, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_token_audited(
+        &self,
+        user: &User,
+        name: &str,
+        role: Role,
+        secret_hash: &str,
+        expires_at: Option<i64>,
+        now: i64,
+        audit: AuditWith<ApiToken>,
     ) -> Result<ApiToken>;
     /// The token of that hash and its user, if any.
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<(ApiToken, User)>>;

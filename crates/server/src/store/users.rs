@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{LoginPolicy, SqlStore, UserStore, VISIBLE};
+use super::tenants::insert_audit;
+use super::{AuditWith, LoginPolicy, SqlStore, UserStore, VISIBLE};
 use crate::Result;
 use crate::ids::*;
 use crate::model::*;
@@ -22,9 +23,14 @@ pub(super) fn user(row: &AnyRow) -> Result<User> {
     })
 }
 
-#[async_trait]
-impl UserStore for SqlStore {
-    async fn create_user(&self, u: NewUser, now: i64) -> Result<User> {
+impl SqlStore {
+    async fn insert_user(
+        &self,
+        u: NewUser,
+        now: i64,
+        audit: Option<AuditWith<User>>,
+    ) -> Result<User> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO users (tenant_id, email, password_hash, role, disabled, created_at) \
              VALUES ($1, $2, $3, $4, 0, $5) RETURNING {USER_COLS}"
@@ -34,9 +40,71 @@ impl UserStore for SqlStore {
         .bind(u.password_hash)
         .bind(u.role.as_str())
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        user(&row)
+        let created = user(&row)?;
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, &audit(&created)).await?;
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_token(
+        &self,
+        owner: &User,
+        name: &str,
+        role: Role,
+        secret_hash: &str,
+        expires_at: Option<i64>,
+        now: i64,
+        audit: Option<AuditWith<ApiToken>>,
+    ) -> Result<ApiToken> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (tenant_id, user_id, name, secret_hash, role, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(owner.tenant_id.0)
+        .bind(owner.id.0)
+        .bind(name)
+        .bind(secret_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .bind(expires_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let token = ApiToken {
+            id: TokenId(row.try_get("id")?),
+            tenant_id: owner.tenant_id,
+            user_id: owner.id,
+            name: name.to_owned(),
+            role,
+            created_at: now,
+            expires_at,
+        };
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, &audit(&token)).await?;
+        }
+        tx.commit().await?;
+        Ok(token)
+    }
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn create_user(&self, u: NewUser, now: i64) -> Result<User> {
+        self.insert_user(u, now, None).await
+    }
+
+    async fn create_user_audited(
+        &self,
+        u: NewUser,
+        now: i64,
+        audit: AuditWith<User>,
+    ) -> Result<User> {
+        self.insert_user(u, now, Some(audit)).await
     }
 
     async fn user(&self, scope: TenantId, id: UserId) -> Result<Option<User>> {
@@ -93,28 +161,22 @@ impl UserStore for SqlStore {
         expires_at: Option<i64>,
         now: i64,
     ) -> Result<ApiToken> {
-        let row = sqlx::query(
-            "INSERT INTO api_tokens (tenant_id, user_id, name, secret_hash, role, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(owner.tenant_id.0)
-        .bind(owner.id.0)
-        .bind(name)
-        .bind(secret_hash)
-        .bind(role.as_str())
-        .bind(now)
-        .bind(expires_at)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(ApiToken {
-            id: TokenId(row.try_get("id")?),
-            tenant_id: owner.tenant_id,
-            user_id: owner.id,
-            name: name.to_owned(),
-            role,
-            created_at: now,
-            expires_at,
-        })
+        self.insert_token(owner, name, role, secret_hash, expires_at, now, None)
+            .await
+    }
+
+    async fn create_token_audited(
+        &self,
+        owner: &User,
+        name: &str,
+        role: Role,
+        secret_hash: &str,
+        expires_at: Option<i64>,
+        now: i64,
+        audit: AuditWith<ApiToken>,
+    ) -> Result<ApiToken> {
+        self.insert_token(owner, name, role, secret_hash, expires_at, now, Some(audit))
+            .await
     }
 
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<(ApiToken, User)>> {
