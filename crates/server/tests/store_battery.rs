@@ -34,6 +34,7 @@ battery!(
     overtaken_reports_do_not_move_meters_back,
     a_device_without_serial_is_its_mac,
     a_serial_showing_up_keeps_the_device_known_by_its_mac,
+    a_serial_not_read_once_keeps_the_device_known_by_it,
 );
 
 struct World {
@@ -1255,6 +1256,59 @@ async fn a_device_without_serial_is_its_mac(store: &SqlStore) {
         .unwrap()
         .unwrap();
     assert_eq!(values(&readings), vec![(10, false), (20, false)]);
+}
+
+/// The reverse: a device stored under its serial whose serial could not be
+/// read in one collection (the MAC could) is still that device; a MAC two
+/// devices share names neither.
+async fn a_serial_not_read_once_keeps_the_device_known_by_it(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let mac = "00:11:22:33:44:99";
+    let mut first = mac_only(mac, "10.0.0.1", "2025-01-02T00:00:00Z", 100);
+    first.serial = Some("G1".into());
+    store
+        .ingest(batch(&agent, 1, vec![full(&first)]))
+        .await
+        .unwrap();
+    let known = store.devices(&all(w.a.id)).await.unwrap().remove(0);
+    assert_eq!(known.identity, "ricoh:G1");
+    let no_serial = mac_only(mac, "10.0.0.1", "2025-01-03T00:00:00Z", 150);
+    store
+        .ingest(batch(&agent, 2, vec![full(&no_serial)]))
+        .await
+        .unwrap();
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 1, "{devices:?}");
+    let readings = store
+        .meter_readings(w.a.id, known.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(values(&readings), vec![(100, false), (150, false)]);
+    // The serial back: still the one device.
+    let back = at(&first, "2025-01-04T00:00:00Z", 170);
+    store
+        .ingest(batch(&agent, 3, vec![full(&back)]))
+        .await
+        .unwrap();
+    assert_eq!(store.devices(&all(w.a.id)).await.unwrap().len(), 1);
+    // Two devices with one MAC (a print server moved): a report without a
+    // serial cannot be told apart, and is a device of its own.
+    let mut twin = mac_only(mac, "10.0.0.2", "2025-01-04T00:00:00Z", 5);
+    twin.serial = Some("G2".into());
+    store
+        .ingest(batch(&agent, 4, vec![full(&twin)]))
+        .await
+        .unwrap();
+    let lost = mac_only(mac, "10.0.0.3", "2025-01-05T00:00:00Z", 7);
+    store
+        .ingest(batch(&agent, 5, vec![full(&lost)]))
+        .await
+        .unwrap();
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    assert_eq!(devices.len(), 3, "{devices:?}");
+    assert!(devices.iter().any(|d| d.identity == format!("mac:{mac}")));
 }
 
 async fn a_serial_showing_up_keeps_the_device_known_by_its_mac(store: &SqlStore) {

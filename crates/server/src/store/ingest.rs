@@ -110,7 +110,8 @@ pub(super) async fn ingest(
         applied: true,
         ..IngestOutcome::default()
     };
-    let mut devices = lookup(&mut tx, backend, &batch).await?;
+    let aliases = known_by_serial(&mut tx, backend, &batch).await?;
+    let mut devices = lookup(&mut tx, backend, &batch, &aliases).await?;
     let reports = std::mem::take(&mut batch.reports);
     let mut applied = Vec::with_capacity(reports.len());
     for report in reports {
@@ -118,6 +119,11 @@ pub(super) async fn ingest(
             Resolved::Anonymous => outcome.skipped += 1,
             Resolved::Resync(identity) => outcome.resync.push(identity),
             Resolved::Snapshot(identity, snapshot) => {
+                // A device stored under its MAC stays that device.
+                let identity = match aliases.get(&identity) {
+                    Some(known) if !devices.contains_key(&identity) => known.clone(),
+                    _ => identity,
+                };
                 if let Some(old) = attach_by_mac(&mut devices, &identity, &snapshot) {
                     // Earlier reports of this envelope go to the same row.
                     for a in applied
@@ -172,14 +178,69 @@ fn attach_by_mac(
     Some(old)
 }
 
+/// The reverse of `attach_by_mac`: a report without a serial (identified by
+/// its MAC, `mac:…`) from a device stored under its serial (its serial
+/// could not be read this time) is that device, not a new one, when exactly
+/// one device of the tenant has that MAC. One query, and only for
+/// envelopes that hold such reports.
+async fn known_by_serial(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    batch: &IngestBatch,
+) -> Result<HashMap<String, String>> {
+    let mut macs: Vec<String> = batch
+        .reports
+        .iter()
+        .filter_map(|r| match r {
+            DeviceReport::Full { snapshot } => snapshot
+                .identity()
+                .filter(|i| i.starts_with("mac:"))
+                .and(snapshot.mac.clone()),
+            DeviceReport::Delta { .. } => None,
+        })
+        .collect();
+    macs.sort_unstable();
+    macs.dedup();
+    let mut found: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in macs.chunks(MAX_PARAMS) {
+        let mut p = Params::new(backend);
+        let sql = format!(
+            "SELECT identity, mac FROM devices WHERE tenant_id = {} AND mac IN {} \
+             AND identity NOT LIKE 'mac:%'",
+            p.one(),
+            p.row(chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(batch.tenant_id.0);
+        for mac in chunk {
+            q = q.bind(mac.clone());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let mac: String = row.try_get("mac")?;
+            found
+                .entry(format!("mac:{mac}"))
+                .or_default()
+                .push(row.try_get("identity")?);
+        }
+    }
+    // Two devices with one MAC: which one it is cannot be told.
+    Ok(found
+        .into_iter()
+        .filter_map(|(mac, mut identities)| {
+            (identities.len() == 1).then(|| (mac, identities.remove(0)))
+        })
+        .collect())
+}
+
 /// Every device the envelope names that is stored already, with this
 /// agent's delta base of it: one query (per MAX_PARAMS identities).
 async fn lookup(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     batch: &IngestBatch,
+    aliases: &HashMap<String, String>,
 ) -> Result<BTreeMap<String, DeviceState>> {
     let mut names: Vec<String> = batch.reports.iter().filter_map(identity_of).collect();
+    names.extend(aliases.values().cloned());
     // A device known by its MAC may report its serial now: see attach_by_mac.
     names.extend(batch.reports.iter().filter_map(|r| match r {
         DeviceReport::Full { snapshot } => snapshot.mac.as_ref().map(|m| format!("mac:{m}")),
