@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::app::{ADMIN_PASSWORD, TestApp};
-use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source};
+use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use printwatch_protocol::delta;
 use printwatch_protocol::envelope::{Direction, seal};
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Heartbeat, Submission};
@@ -853,6 +853,163 @@ async fn audit_entries_commit_with_their_action(app: &TestApp) {
     );
 }
 
+fn toner(percent: f64) -> Supply {
+    Supply {
+        description: "Black Toner".into(),
+        kind: "toner".into(),
+        color: Some("black".into()),
+        level: Some(percent as i64),
+        max: Some(100),
+        percent: Some(percent),
+        state: "ok".into(),
+        unit: Some("percent".into()),
+        part_number: None,
+        serial: None,
+        oid: None,
+    }
+}
+
+/// Fleet exports: meter readings of a period and supplies (all readings or
+/// the latest), JSON and CSV, in keyset pages, scoped like the device list.
+async fn fleet_exports_of_meters_and_supplies(app: &TestApp) {
+    let admin = Some(app.admin_token.as_str());
+    let acme = app.customer("Acme").await;
+    let other = app.customer("Other").await;
+    let (id, key) = active_agent(app, acme).await;
+    for (seq, (day, total, percent)) in [(1, 5, 90.0), (2, 15, 80.0), (3, 30, 70.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = snapshot("CN1", "10.0.0.1", day, total);
+        s.supplies = vec![toner(percent)];
+        let r = app
+            .submit(&key, id, seq as u64 + 1, &submission(vec![full(&s)]))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let (oid, okey) = active_agent(app, other).await;
+    let mut s = snapshot("OTHER1", "10.0.0.2", 2, 1000);
+    s.supplies = vec![toner(10.0)];
+    assert_eq!(
+        app.submit(&okey, oid, 1, &submission(vec![full(&s)]))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let get = |path: String, token: Option<String>| async move {
+        app.call(Method::GET, &path, token.as_deref(), None).await
+    };
+    let admin = admin.map(str::to_owned);
+
+    // A period: the provider sees day 2 of both customers.
+    let day2 = "from=2025-03-02T00:00:00Z&to=2025-03-03T00:00:00Z";
+    let r = get(format!("/api/v1/meters?{day2}"), admin.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let rows = r.json()["readings"].as_array().cloned().unwrap();
+    let totals: Vec<(String, i64)> = rows
+        .iter()
+        .filter(|r| r["name"] == "total")
+        .map(|r| {
+            (
+                r["serial"].as_str().unwrap().to_string(),
+                r["value"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        totals,
+        vec![("CN1".to_string(), 15), ("OTHER1".to_string(), 1000)]
+    );
+
+    // CSV, in pages of one row: the next page's keyset in a header.
+    let r = get(
+        format!("/api/v1/meters?{day2}&format=csv&limit=1"),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.text();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("device_id,tenant_id,identity,model,serial,meter,value,at,reset")
+    );
+    assert_eq!(lines.count(), 1, "{text}");
+    let r = get(format!("/api/v1/meters?{day2}&limit=1"), admin.clone()).await;
+    let next = r.json()["next_after"].as_i64().expect("a next page");
+    let r = get(
+        format!("/api/v1/meters?{day2}&limit=1000&after={next}"),
+        admin.clone(),
+    )
+    .await;
+    assert_eq!(
+        r.json()["readings"].as_array().unwrap().len() + 1,
+        rows.len()
+    );
+
+    // Supplies: every reading, or the latest of each supply.
+    let r = get("/api/v1/supplies?latest=true".into(), admin.clone()).await;
+    let latest: Vec<(String, f64)> = r.json()["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["serial"].as_str().unwrap().to_string(),
+                r["percent"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        latest,
+        vec![("CN1".to_string(), 70.0), ("OTHER1".to_string(), 10.0)]
+    );
+    let r = get("/api/v1/supplies?format=csv".into(), admin.clone()).await;
+    assert!(
+        r.text().starts_with(
+            "device_id,tenant_id,identity,model,serial,description,kind,color,percent,state,at\r\n"
+        ),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("Black Toner"));
+
+    // Scoped like the device list: a customer's admin sees its own only,
+    // a viewer only the groups granted to it.
+    let mut tokens = vec![];
+    for role in ["admin", "viewer"] {
+        let email = format!("{role}@acme.example");
+        let r = app
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                admin.as_deref(),
+                Some(json!({"tenant_id": acme, "email": email,
+                            "password": "a long enough password", "role": role})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        tokens.push(app.login(&email, "a long enough password").await);
+    }
+    for path in ["/api/v1/meters", "/api/v1/supplies"] {
+        let r = get(path.into(), Some(tokens[0].clone())).await;
+        let text = r.text();
+        assert!(text.contains("CN1") && !text.contains("OTHER1"), "{text}");
+        let r = get(format!("{path}?format=csv"), Some(tokens[1].clone())).await;
+        assert_eq!(r.text().lines().count(), 1, "{}", r.text());
+    }
+    for bad in [
+        "/api/v1/meters?from=yesterday",
+        "/api/v1/meters?limit=0",
+        "/api/v1/supplies?limit=100001",
+        "/api/v1/supplies?format=xml",
+        "/api/v1/meters?after=1%20OR%201=1",
+    ] {
+        let r = get(bad.into(), admin.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+    }
+}
+
 crate::app_on_both!(
     first_start_creates_the_provider_and_its_administrator_once,
     logins_are_rate_limited,
@@ -866,4 +1023,5 @@ crate::app_on_both!(
     creating_a_user_does_not_tell_which_addresses_other_tenants_use,
     account_lockout_holds_across_servers,
     audit_entries_commit_with_their_action,
+    fleet_exports_of_meters_and_supplies,
 );

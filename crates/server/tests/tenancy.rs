@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
 use common::app::TestApp;
-use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source};
+use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
 use printwatch_server::http::{Access, endpoints};
 use printwatch_server::ids::TenantId;
@@ -114,6 +114,7 @@ async fn customer(app: &TestApp, tag: &str) -> Customer {
         unit: "impressions".into(),
         oid: Source::One("1.3".into()),
     }];
+    s.supplies = vec![supply(&format!("{tag} toner"), 40.0)];
     s.alerts = vec![Alert {
         severity: "warning".into(),
         group: "other".into(),
@@ -155,6 +156,22 @@ async fn customer(app: &TestApp, tag: &str) -> Customer {
         tokens,
         sessions,
         ids,
+    }
+}
+
+fn supply(description: &str, percent: f64) -> Supply {
+    Supply {
+        description: description.into(),
+        kind: "toner".into(),
+        color: Some("black".into()),
+        level: Some(percent as i64),
+        max: Some(100),
+        percent: Some(percent),
+        state: "ok".into(),
+        unit: Some("percent".into()),
+        part_number: None,
+        serial: None,
+        oid: None,
     }
 }
 

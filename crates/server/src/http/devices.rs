@@ -12,6 +12,7 @@ use super::{Access, AppState, Endpoint, Principal, csv};
 use crate::ids::DeviceId;
 use crate::ingest::{format_time, parse_time};
 use crate::model::{Device, DeviceFilter, Permission};
+use crate::store::ReadingFilter;
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -23,6 +24,20 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Devices (keyset pages: ?after=ID&limit=N; ?format=csv)",
             read,
             get(list),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/meters",
+            "Meter readings of every visible device (?from=&to= RFC 3339; ?latest=true for each meter's last reading in the period; keyset pages ?after=ID&limit=N, next page in next_after or the X-Next-After header; ?format=csv)",
+            read,
+            get(fleet_meters),
+        ),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/supplies",
+            "Supply readings of every visible device (?from=&to=; ?latest=true for each supply's last reading, i.e. the current levels; ?after=&limit=; ?format=csv)",
+            read,
+            get(fleet_supplies),
         ),
         Endpoint::new(
             Method::GET,
@@ -276,6 +291,154 @@ async fn supplies(
 #[serde(deny_unknown_fields)]
 struct AlertQuery {
     open: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExportQuery {
+    from: Option<String>,
+    to: Option<String>,
+    latest: Option<bool>,
+    after: Option<i64>,
+    limit: Option<i64>,
+    format: Option<String>,
+}
+
+/// Largest page of a fleet export.
+const MAX_EXPORT_ROWS: i64 = 100_000;
+
+impl ExportQuery {
+    fn filter(&self, principal: &Principal) -> Result<ReadingFilter> {
+        let (from, to) = Period {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            format: None,
+        }
+        .bounds()?;
+        let limit = self.limit.unwrap_or(10_000);
+        if !(1..=MAX_EXPORT_ROWS).contains(&limit) {
+            return Err(ServerError::Invalid(format!(
+                "limit must be 1 to {MAX_EXPORT_ROWS}"
+            )));
+        }
+        Ok(ReadingFilter {
+            scope: principal.scope(),
+            granted_to: principal.granted_to(),
+            from,
+            to,
+            after: self.after.unwrap_or(0),
+            limit,
+            latest: self.latest.unwrap_or(false),
+        })
+    }
+}
+
+/// The keyset of the next page: the last id when the page is full.
+fn next_after(ids: impl Iterator<Item = i64>, count: usize, limit: i64) -> Option<i64> {
+    (i64::try_from(count).ok() == Some(limit))
+        .then(|| ids.last())
+        .flatten()
+}
+
+/// A CSV export, with the next page's keyset in a header.
+fn csv_page(filename: &str, body: String, next: Option<i64>) -> Response {
+    let mut response = csv::response(filename, body);
+    if let Some(n) = next
+        && let Ok(value) = axum::http::HeaderValue::from_str(&n.to_string())
+    {
+        response.headers_mut().insert("x-next-after", value);
+    }
+    response
+}
+
+async fn fleet_meters(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response> {
+    principal.require(Permission::ReadDevices)?;
+    let filter = q.filter(&principal)?;
+    let csv_out = wants_csv(&q.format)?;
+    let rows = state.store.fleet_meters(&filter).await?;
+    let next = next_after(rows.iter().map(|r| r.id), rows.len(), filter.limit);
+    if csv_out {
+        let mut body = csv::row(
+            [
+                "device_id",
+                "tenant_id",
+                "identity",
+                "model",
+                "serial",
+                "meter",
+                "value",
+                "at",
+                "reset",
+            ]
+            .map(String::from),
+        );
+        for r in &rows {
+            body.push_str(&csv::row([
+                r.device_id.to_string(),
+                r.tenant_id.to_string(),
+                r.identity.clone(),
+                csv::opt(&r.model),
+                csv::opt(&r.serial),
+                r.name.clone(),
+                r.value.to_string(),
+                format_time(r.at),
+                r.reset.to_string(),
+            ]));
+        }
+        return Ok(csv_page("meters.csv", body, next));
+    }
+    Ok(Json(json!({ "readings": rows, "next_after": next })).into_response())
+}
+
+async fn fleet_supplies(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response> {
+    principal.require(Permission::ReadDevices)?;
+    let filter = q.filter(&principal)?;
+    let csv_out = wants_csv(&q.format)?;
+    let rows = state.store.fleet_supplies(&filter).await?;
+    let next = next_after(rows.iter().map(|r| r.id), rows.len(), filter.limit);
+    if csv_out {
+        let mut body = csv::row(
+            [
+                "device_id",
+                "tenant_id",
+                "identity",
+                "model",
+                "serial",
+                "description",
+                "kind",
+                "color",
+                "percent",
+                "state",
+                "at",
+            ]
+            .map(String::from),
+        );
+        for r in &rows {
+            body.push_str(&csv::row([
+                r.device_id.to_string(),
+                r.tenant_id.to_string(),
+                r.identity.clone(),
+                csv::opt(&r.model),
+                csv::opt(&r.serial),
+                r.description.clone(),
+                r.kind.clone(),
+                csv::opt(&r.color),
+                csv::opt(&r.percent),
+                r.state.clone(),
+                format_time(r.at),
+            ]));
+        }
+        return Ok(csv_page("supplies.csv", body, next));
+    }
+    Ok(Json(json!({ "readings": rows, "next_after": next })).into_response())
 }
 
 async fn alerts(

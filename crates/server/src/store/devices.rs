@@ -9,7 +9,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::ingest::parse_snapshot;
-use super::{DeviceStore, SqlStore, VISIBLE, opt_id};
+use super::{
+    DeviceStore, FleetMeterReading, FleetSupplyReading, ReadingFilter, SqlStore, VISIBLE, opt_id,
+};
 use crate::Result;
 use crate::ids::*;
 use crate::model::*;
@@ -35,7 +37,55 @@ fn device(row: &AnyRow) -> Result<Device> {
     })
 }
 
+/// The WHERE clause of fleet exports over readings `r` of devices `d`:
+/// scope ($1), period ($2, $3), keyset ($4), grants ($6), and for `latest`
+/// each series' last reading in the period. $5 is the limit.
+fn fleet_where(filter: &ReadingFilter, table: &str, series: &str) -> String {
+    let grants = if filter.granted_to.is_some() {
+        "AND r.device_id IN (SELECT gd.device_id FROM group_devices gd \
+         JOIN group_grants gg ON gg.group_id = gd.group_id WHERE gg.user_id = $6)"
+    } else {
+        ""
+    };
+    let latest = if filter.latest {
+        format!(
+            "AND r.id IN (SELECT MAX(l.id) FROM {table} l WHERE l.at >= $2 AND l.at < $3 \
+             GROUP BY l.device_id, {series})"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "FROM {table} r JOIN devices d ON d.id = r.device_id \
+         WHERE d.tenant_id IN {VISIBLE} AND r.at >= $2 AND r.at < $3 AND r.id > $4 \
+         {grants} {latest} ORDER BY r.id LIMIT $5"
+    )
+}
+
 impl SqlStore {
+    async fn fleet_rows(
+        &self,
+        filter: &ReadingFilter,
+        columns: &str,
+        table: &str,
+        series: &str,
+    ) -> Result<Vec<AnyRow>> {
+        let sql = format!(
+            "SELECT r.id, r.device_id, d.tenant_id, d.identity, d.model, d.serial, {columns} {}",
+            fleet_where(filter, table, series)
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(filter.scope.0)
+            .bind(filter.from)
+            .bind(filter.to)
+            .bind(filter.after)
+            .bind(filter.limit);
+        if let Some(user) = filter.granted_to {
+            q = q.bind(user.0);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
     async fn visible_device(&self, scope: TenantId, id: DeviceId) -> Result<bool> {
         Ok(sqlx::query(&format!(
             "SELECT id FROM devices WHERE tenant_id IN {VISIBLE} AND id = $2"
@@ -258,5 +308,59 @@ impl DeviceStore for SqlStore {
         })
         .collect::<Result<_>>()
         .map(Some)
+    }
+
+    async fn fleet_meters(&self, filter: &ReadingFilter) -> Result<Vec<FleetMeterReading>> {
+        self.fleet_rows(
+            filter,
+            "r.name, r.value, r.at, r.reset",
+            "meter_readings",
+            "l.name",
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(FleetMeterReading {
+                id: r.try_get("id")?,
+                device_id: DeviceId(r.try_get("device_id")?),
+                tenant_id: TenantId(r.try_get("tenant_id")?),
+                identity: r.try_get("identity")?,
+                model: r.try_get("model")?,
+                serial: r.try_get("serial")?,
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+                at: r.try_get("at")?,
+                reset: r.try_get::<i64, _>("reset")? != 0,
+            })
+        })
+        .collect()
+    }
+
+    async fn fleet_supplies(&self, filter: &ReadingFilter) -> Result<Vec<FleetSupplyReading>> {
+        self.fleet_rows(
+            filter,
+            "r.description, r.kind, r.color, r.percent, r.state, r.at",
+            "supply_readings",
+            "l.description",
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(FleetSupplyReading {
+                id: r.try_get("id")?,
+                device_id: DeviceId(r.try_get("device_id")?),
+                tenant_id: TenantId(r.try_get("tenant_id")?),
+                identity: r.try_get("identity")?,
+                model: r.try_get("model")?,
+                serial: r.try_get("serial")?,
+                description: r.try_get("description")?,
+                kind: r.try_get("kind")?,
+                color: r.try_get("color")?,
+                percent: r.try_get("percent")?,
+                state: r.try_get("state")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect()
     }
 }

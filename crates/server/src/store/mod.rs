@@ -268,6 +268,60 @@ pub trait DeviceStore: Send + Sync {
         id: DeviceId,
         open_only: bool,
     ) -> Result<Option<Vec<AlertRecord>>>;
+    /// Meter readings of every visible device, in reading order (exports).
+    async fn fleet_meters(&self, filter: &ReadingFilter) -> Result<Vec<FleetMeterReading>>;
+    /// Supply readings of every visible device, in reading order (exports).
+    async fn fleet_supplies(&self, filter: &ReadingFilter) -> Result<Vec<FleetSupplyReading>>;
+}
+
+/// Which readings of the fleet an export wants: the caller's scope and
+/// grants (like the device list), a period, and a keyset page.
+#[derive(Clone, Debug)]
+pub struct ReadingFilter {
+    pub scope: TenantId,
+    /// Only devices in groups granted to this user (viewers).
+    pub granted_to: Option<UserId>,
+    /// `[from, to)`, UNIX seconds.
+    pub from: i64,
+    pub to: i64,
+    /// Reading ids after this one.
+    pub after: i64,
+    pub limit: i64,
+    /// Only the last reading of each meter or supply in the period.
+    pub latest: bool,
+}
+
+/// One meter reading with its device, for fleet exports.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FleetMeterReading {
+    /// The reading's id: the keyset of the next page.
+    pub id: i64,
+    pub device_id: DeviceId,
+    pub tenant_id: TenantId,
+    pub identity: String,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub name: String,
+    pub value: i64,
+    pub at: i64,
+    pub reset: bool,
+}
+
+/// One supply reading with its device, for fleet exports.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct FleetSupplyReading {
+    pub id: i64,
+    pub device_id: DeviceId,
+    pub tenant_id: TenantId,
+    pub identity: String,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub description: String,
+    pub kind: String,
+    pub color: Option<String>,
+    pub percent: Option<f64>,
+    pub state: String,
+    pub at: i64,
 }
 
 /// Everything the server stores.
