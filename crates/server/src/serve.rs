@@ -3,8 +3,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::http::{AppState, router};
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio_rustls::TlsAcceptor;
+
+use crate::http::{AppState, TlsConnection, router};
 use crate::secrets::{MasterKey, hash_password, random_secret};
 use crate::store::{DynStore, SqlStore, redact_url};
 use crate::{Result, ServerError};
@@ -110,20 +116,118 @@ pub async fn first_start(
     }))
 }
 
-/// Serve until `shutdown` completes.
+/// How long a client may take to send a request's headers (and how long a
+/// kept-alive connection may stay idle): slow clients ("slowloris") cannot
+/// hold connections open for free.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TLS client may take for its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long requests in flight may take to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serve HTTP until `shutdown` completes.
 pub async fn run(
     state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let addr = listener
-        .local_addr()
-        .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ServerError::Io { path: addr, source })
+    run_with(state, listener, None, HEADER_READ_TIMEOUT, shutdown).await
+}
+
+/// Serve HTTP, or HTTPS with `tls`, until `shutdown` completes; then stop
+/// accepting and let the requests in flight finish (within a bound).
+///
+/// Our own loop over hyper rather than `axum::serve`, which offers no
+/// header-read timeout.
+pub async fn run_with(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    header_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let acceptor = tls.map(TlsAcceptor::from);
+    let app = router(state);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            () = &mut shutdown => break,
+        };
+        let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let stopping = stopping.clone();
+        match acceptor.clone() {
+            None => {
+                connections.spawn(connection(tcp, app, header_timeout, stopping, peer));
+            }
+            Some(acceptor) => {
+                connections.spawn(async move {
+                    let tls =
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                    // The marker tells the cookie code that this client uses HTTPS.
+                    let app = app.layer(axum::Extension(TlsConnection));
+                    connection(tls, app, header_timeout, stopping, peer).await;
+                });
+            }
+        }
+    }
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("requests still in flight at shutdown were cut");
+    }
+    Ok(())
+}
+
+/// One HTTP/1.1 connection, with the header-read timeout; at shutdown it
+/// finishes the request in flight and closes.
+async fn connection<I>(
+    io: I,
+    app: axum::Router,
+    header_timeout: Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        // A change is the stop signal (an error: the server is gone).
+        _ = stopping.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// The data directory's default, for the CLI.

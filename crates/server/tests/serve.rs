@@ -148,3 +148,51 @@ async fn another_master_key_refuses_to_start_on_postgres() {
     another_master_key_refuses_to_start(Some(db.url.clone())).await;
     db.finish().await;
 }
+
+/// A client that never finishes its request headers is disconnected after
+/// the header-read timeout ("slowloris"); one that finishes in time is served.
+#[tokio::test]
+async fn slow_request_headers_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig {
+        data_dir: dir.path().join("data"),
+        database_url: None,
+    };
+    let (state, _) = serve::open(&config, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let timeout = std::time::Duration::from_millis(500);
+    let server = tokio::spawn(serve::run_with(state, listener, None, timeout, async {
+        let _ = stopped.await;
+    }));
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut out = vec![];
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        slow.read_to_end(&mut out),
+    )
+    .await;
+    assert!(closed.is_ok(), "the server kept a half-sent request open");
+    assert!(!String::from_utf8_lossy(&out).contains(" 200 "));
+
+    // Headers sent in pieces, but within the timeout: served.
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ok.write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    ok.write_all(b"Host: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    ok.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
