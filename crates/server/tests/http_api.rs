@@ -780,7 +780,7 @@ async fn account_lockout_holds_across_servers(app: &TestApp) {
 /// transaction: when the entry cannot be written, nothing was created.
 async fn audit_entries_commit_with_their_action(app: &TestApp) {
     use printwatch_server::model::{NewAudit, NewUser, Role};
-    use printwatch_server::store::{CredentialStore, UserStore};
+    use printwatch_server::store::{AgentStore, CredentialStore, UserStore};
     let store = &app.db.store;
     let provider = store.provider().await.unwrap().unwrap().id;
     // An entry for a tenant that does not exist breaks a foreign key.
@@ -835,6 +835,86 @@ async fn audit_entries_commit_with_their_action(app: &TestApp) {
         store.tokens_of(provider, admin.id).await.unwrap().len(),
         before
     );
+    // Changes of users, tokens and agents: a failed entry undoes them.
+    let customer = app.customer("Audited").await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&app.admin_token),
+            Some(
+                json!({"tenant_id": customer, "email": "victim@audited.example",
+                        "password": "a long enough password", "role": "viewer"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let (victim, hash) = store
+        .user_by_email("victim@audited.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !store
+            .set_user_disabled_audited(provider, victim.id, true, broken("user.disable"))
+            .await
+            .is_ok_and(|done| done)
+    );
+    assert!(
+        !store
+            .user(provider, victim.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert!(
+        store
+            .set_password_audited(victim.id, "another hash", broken("user.password"))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .user_by_email("victim@audited.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        hash
+    );
+    let token = store
+        .create_token(&victim, "kept", Role::Viewer, "kept-hash", None, 1)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .delete_token_audited(provider, token.id, broken("token.revoke"))
+            .await
+            .is_err()
+    );
+    assert!(store.token(provider, token.id).await.unwrap().is_some());
+    let code = app.new_agent(&app.admin_token, customer, "audited").await;
+    let agent = code.agent_id;
+    let agent = printwatch_server::ids::AgentId(agent.0);
+    assert!(
+        store
+            .revoke_agent_audited(provider, agent, broken("agent.revoke"))
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .set_pin_audited(provider, agent, &[0; 32], 1, broken("agent.new_pin"))
+            .await
+            .is_err()
+    );
+    let (still, secrets) = store.agent_with_secrets(agent).await.unwrap().unwrap();
+    assert_eq!(still.state, printwatch_server::model::AgentState::Pending);
+    assert!(secrets.pin_verifier.is_some_and(|v| v != [0; 32]));
+    // The PIN issued with the agent still activates it.
+    assert!(app.activate(&code).await.is_ok());
+
     // Through the API both are created, each with its entry.
     let r = app
         .call(

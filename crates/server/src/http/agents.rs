@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{Access, AppState, Endpoint, PIN_LIFETIME_SECS, Principal};
 use crate::ids::{AgentId, SiteId, TenantId};
 use crate::ingest::{format_time, parse_time};
-use crate::model::{Agent, NewAgent, Permission};
+use crate::model::{Agent, NewAgent, NewAudit, Permission};
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -89,10 +89,12 @@ struct CreateAgent {
 }
 
 /// Make a PIN, store its verifier, answer the code (shown once).
+/// A new PIN for `agent`; `audit` is written in the same transaction.
 async fn issue_pin(
     state: &AppState,
     principal: &Principal,
     agent: &Agent,
+    audit: NewAudit,
 ) -> Result<serde_json::Value> {
     let pin = Pin::generate(&mut rand::rngs::OsRng);
     let code = ActivationCode {
@@ -107,7 +109,13 @@ async fn issue_pin(
     let expires = crate::now() + PIN_LIFETIME_SECS;
     if !state
         .store
-        .set_pin(principal.scope(), agent.id, verifier.expose(), expires)
+        .set_pin_audited(
+            principal.scope(),
+            agent.id,
+            verifier.expose(),
+            expires,
+            audit,
+        )
         .await?
     {
         return Err(ServerError::Conflict(
@@ -170,16 +178,15 @@ async fn create(
             crate::now(),
         )
         .await?;
-    let answer = issue_pin(&state, &principal, &agent).await?;
-    principal
-        .audit(
-            &state,
-            tenant.id,
-            "agent.create",
-            format!("agent {}", agent.id),
-            agent.name.clone(),
-        )
-        .await?;
+    // The entry commits with the agent's PIN (the agent row itself is
+    // written just before, without a PIN it cannot be used).
+    let entry = principal.audit_entry(
+        tenant.id,
+        "agent.create",
+        format!("agent {}", agent.id),
+        agent.name.clone(),
+    );
+    let answer = issue_pin(&state, &principal, &agent, entry).await?;
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
@@ -194,16 +201,13 @@ async fn new_pin(
         .agent(principal.scope(), AgentId(id))
         .await?
         .ok_or(ServerError::NotFound)?;
-    let answer = issue_pin(&state, &principal, &agent).await?;
-    principal
-        .audit(
-            &state,
-            agent.tenant_id,
-            "agent.new_pin",
-            format!("agent {}", agent.id),
-            String::new(),
-        )
-        .await?;
+    let entry = principal.audit_entry(
+        agent.tenant_id,
+        "agent.new_pin",
+        format!("agent {}", agent.id),
+        String::new(),
+    );
+    let answer = issue_pin(&state, &principal, &agent, entry).await?;
     Ok(Json(answer))
 }
 
@@ -218,18 +222,18 @@ async fn revoke(
         .agent(principal.scope(), AgentId(id))
         .await?
         .ok_or(ServerError::NotFound)?;
-    state
+    let entry = principal.audit_entry(
+        agent.tenant_id,
+        "agent.revoke",
+        format!("agent {}", agent.id),
+        agent.name.clone(),
+    );
+    if !state
         .store
-        .revoke_agent(principal.scope(), agent.id)
-        .await?;
-    principal
-        .audit(
-            &state,
-            agent.tenant_id,
-            "agent.revoke",
-            format!("agent {}", agent.id),
-            agent.name,
-        )
-        .await?;
+        .revoke_agent_audited(principal.scope(), agent.id, entry)
+        .await?
+    {
+        return Err(ServerError::NotFound);
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -66,6 +66,25 @@ impl Principal {
         (self.role == Role::Viewer).then_some(self.user.id)
     }
 
+    /// The audit entry of an administrative action by this caller, for a
+    /// store method that writes it in the action's own transaction.
+    pub fn audit_entry(
+        &self,
+        tenant: TenantId,
+        action: &str,
+        target: String,
+        detail: String,
+    ) -> NewAudit {
+        NewAudit {
+            tenant_id: tenant,
+            actor: self.user.email.clone(),
+            action: action.to_owned(),
+            target,
+            detail,
+            at: crate::now(),
+        }
+    }
+
     /// Write an audit entry for an administrative action.
     pub async fn audit(
         &self,

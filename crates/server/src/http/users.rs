@@ -427,18 +427,15 @@ async fn change_password(
         return Err(ServerError::Invalid("the current password is wrong".into()));
     }
     check_password(&body.new_password)?;
+    let entry = principal.audit_entry(
+        principal.scope(),
+        "user.password",
+        format!("user {}", user.id),
+        "sessions ended".into(),
+    );
     state
         .store
-        .set_password(user.id, &hash_password(&body.new_password)?)
-        .await?;
-    principal
-        .audit(
-            &state,
-            principal.scope(),
-            "user.password",
-            format!("user {}", user.id),
-            "sessions ended".into(),
-        )
+        .set_password_audited(user.id, &hash_password(&body.new_password)?, entry)
         .await?;
     Ok((
         StatusCode::NO_CONTENT,
@@ -727,27 +724,19 @@ async fn set_disabled(
         .user(principal.scope(), id)
         .await?
         .ok_or(ServerError::NotFound)?;
-    if !state
-        .store
-        .set_user_disabled(principal.scope(), id, disabled)
-        .await?
-    {
-        return Err(ServerError::NotFound);
-    }
     let (action, detail) = if disabled {
         ("user.disable", "sessions ended")
     } else {
         ("user.enable", "")
     };
-    principal
-        .audit(
-            &state,
-            user.tenant_id,
-            action,
-            format!("user {id}"),
-            detail.into(),
-        )
-        .await?;
+    let entry = principal.audit_entry(user.tenant_id, action, format!("user {id}"), detail.into());
+    if !state
+        .store
+        .set_user_disabled_audited(principal.scope(), id, disabled, entry)
+        .await?
+    {
+        return Err(ServerError::NotFound);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -796,22 +785,19 @@ async fn revoke_token(
             t.user_id == principal.user.id || principal.role.allows(Permission::ManageUsers)
         })
         .ok_or(ServerError::NotFound)?;
+    let entry = principal.audit_entry(
+        token.tenant_id,
+        "token.revoke",
+        format!("token {}", token.id),
+        format!("{} of user {}", token.name, token.user_id),
+    );
     if !state
         .store
-        .delete_token(principal.scope(), token.id)
+        .delete_token_audited(principal.scope(), token.id, entry)
         .await?
     {
         return Err(ServerError::NotFound);
     }
-    principal
-        .audit(
-            &state,
-            token.tenant_id,
-            "token.revoke",
-            format!("token {}", token.id),
-            format!("{} of user {}", token.name, token.user_id),
-        )
-        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -119,17 +119,7 @@ impl AgentStore for SqlStore {
         verifier: &[u8],
         expires_at: i64,
     ) -> Result<bool> {
-        let done = sqlx::query(&format!(
-            "UPDATE agents SET pin_verifier = $3, pin_expires_at = $4, pin_failures = 0 \
-             WHERE tenant_id IN {VISIBLE} AND id = $2 AND state = 'pending'"
-        ))
-        .bind(scope.0)
-        .bind(id.0)
-        .bind(verifier.to_vec())
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.pin(scope, id, verifier, expires_at, None).await
     }
 
     async fn activate_agent(
@@ -157,15 +147,28 @@ impl AgentStore for SqlStore {
     }
 
     async fn revoke_agent(&self, scope: TenantId, id: AgentId) -> Result<bool> {
-        let done = sqlx::query(&format!(
-            "UPDATE agents SET state = 'revoked', key_sealed = NULL, pin_verifier = NULL \
-             WHERE tenant_id IN {VISIBLE} AND id = $2"
-        ))
-        .bind(scope.0)
-        .bind(id.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.revoke(scope, id, None).await
+    }
+
+    async fn set_pin_audited(
+        &self,
+        scope: TenantId,
+        id: AgentId,
+        verifier: &[u8],
+        expires_at: i64,
+        audit: NewAudit,
+    ) -> Result<bool> {
+        self.pin(scope, id, verifier, expires_at, Some(&audit))
+            .await
+    }
+
+    async fn revoke_agent_audited(
+        &self,
+        scope: TenantId,
+        id: AgentId,
+        audit: NewAudit,
+    ) -> Result<bool> {
+        self.revoke(scope, id, Some(&audit)).await
     }
 
     async fn heartbeat(
@@ -197,4 +200,57 @@ impl AgentStore for SqlStore {
 
 pub(super) fn seq_for_db(seq: u64) -> Option<i64> {
     seq_i64(seq)
+}
+
+/// Administrative changes and, when given, their audit entry: one
+/// transaction, and no entry when nothing changed.
+impl SqlStore {
+    async fn pin(
+        &self,
+        scope: TenantId,
+        id: AgentId,
+        verifier: &[u8],
+        expires_at: i64,
+        audit: Option<&NewAudit>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(&format!(
+            "UPDATE agents SET pin_verifier = $3, pin_expires_at = $4, pin_failures = 0 \
+             WHERE tenant_id IN {VISIBLE} AND id = $2 AND state = 'pending'"
+        ))
+        .bind(scope.0)
+        .bind(id.0)
+        .bind(verifier.to_vec())
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(audit) = audit {
+            super::tenants::insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoke(&self, scope: TenantId, id: AgentId, audit: Option<&NewAudit>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(&format!(
+            "UPDATE agents SET state = 'revoked', key_sealed = NULL, pin_verifier = NULL \
+             WHERE tenant_id IN {VISIBLE} AND id = $2"
+        ))
+        .bind(scope.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(audit) = audit {
+            super::tenants::insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
 }

@@ -181,6 +181,29 @@ pub trait CredentialStore: Send + Sync {
     async fn token(&self, scope: TenantId, id: TokenId) -> Result<Option<ApiToken>>;
     /// Revoke (delete) a visible token. False when it is not visible.
     async fn delete_token(&self, scope: TenantId, id: TokenId) -> Result<bool>;
+    /// [`CredentialStore::set_user_disabled`] with its audit entry, in one
+    /// transaction (no entry when nothing changed).
+    async fn set_user_disabled_audited(
+        &self,
+        scope: TenantId,
+        id: UserId,
+        disabled: bool,
+        audit: NewAudit,
+    ) -> Result<bool>;
+    /// [`CredentialStore::set_password`] with its audit entry.
+    async fn set_password_audited(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        audit: NewAudit,
+    ) -> Result<()>;
+    /// [`CredentialStore::delete_token`] with its audit entry.
+    async fn delete_token_audited(
+        &self,
+        scope: TenantId,
+        id: TokenId,
+        audit: NewAudit,
+    ) -> Result<bool>;
 }
 
 /// Agents, their activation and their sequence numbers.
@@ -214,6 +237,22 @@ pub trait AgentStore: Send + Sync {
     ) -> Result<bool>;
     /// Revoke: every later submission is rejected. False if not found.
     async fn revoke_agent(&self, scope: TenantId, id: AgentId) -> Result<bool>;
+    /// [`AgentStore::set_pin`] with its audit entry, in one transaction.
+    async fn set_pin_audited(
+        &self,
+        scope: TenantId,
+        id: AgentId,
+        verifier: &[u8],
+        expires_at: i64,
+        audit: NewAudit,
+    ) -> Result<bool>;
+    /// [`AgentStore::revoke_agent`] with its audit entry.
+    async fn revoke_agent_audited(
+        &self,
+        scope: TenantId,
+        id: AgentId,
+        audit: NewAudit,
+    ) -> Result<bool>;
     /// Record a heartbeat at sequence `seq` (applied once: false if not after
     /// the last applied sequence).
     async fn heartbeat(

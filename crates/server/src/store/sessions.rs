@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::tenants::insert_audit;
 use super::users::{USER_COLS, user};
 use super::{CredentialStore, SqlStore, VISIBLE};
 use crate::Result;
@@ -116,41 +117,11 @@ impl CredentialStore for SqlStore {
     }
 
     async fn set_user_disabled(&self, scope: TenantId, id: UserId, disabled: bool) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(&format!(
-            "UPDATE users SET disabled = $3 WHERE tenant_id IN {VISIBLE} AND id = $2"
-        ))
-        .bind(scope.0)
-        .bind(id.0)
-        .bind(i64::from(disabled))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        self.disable_user(scope, id, disabled, None).await
     }
 
     async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-            .bind(id.0)
-            .bind(password_hash)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.new_password(id, password_hash, None).await
     }
 
     async fn tokens_of(&self, scope: TenantId, user: UserId) -> Result<Vec<ApiToken>> {
@@ -181,13 +152,116 @@ impl CredentialStore for SqlStore {
     }
 
     async fn delete_token(&self, scope: TenantId, id: TokenId) -> Result<bool> {
+        self.remove_token(scope, id, None).await
+    }
+
+    async fn set_user_disabled_audited(
+        &self,
+        scope: TenantId,
+        id: UserId,
+        disabled: bool,
+        audit: NewAudit,
+    ) -> Result<bool> {
+        self.disable_user(scope, id, disabled, Some(&audit)).await
+    }
+
+    async fn set_password_audited(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        audit: NewAudit,
+    ) -> Result<()> {
+        self.new_password(id, password_hash, Some(&audit)).await
+    }
+
+    async fn delete_token_audited(
+        &self,
+        scope: TenantId,
+        id: TokenId,
+        audit: NewAudit,
+    ) -> Result<bool> {
+        self.remove_token(scope, id, Some(&audit)).await
+    }
+}
+
+/// Each change and, when given, its audit entry: one transaction.
+impl SqlStore {
+    async fn disable_user(
+        &self,
+        scope: TenantId,
+        id: UserId,
+        disabled: bool,
+        audit: Option<&NewAudit>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(&format!(
+            "UPDATE users SET disabled = $3 WHERE tenant_id IN {VISIBLE} AND id = $2"
+        ))
+        .bind(scope.0)
+        .bind(id.0)
+        .bind(i64::from(disabled))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn new_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        audit: Option<&NewAudit>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_token(
+        &self,
+        scope: TenantId,
+        id: TokenId,
+        audit: Option<&NewAudit>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(&format!(
             "DELETE FROM api_tokens WHERE tenant_id IN {VISIBLE} AND id = $2"
         ))
         .bind(scope.0)
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(audit) = audit {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }
