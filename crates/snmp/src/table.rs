@@ -15,6 +15,8 @@
 //!
 //! What pass 1 brought back is not asked again, and the caller sees it
 //! ([`Probe`]): the object after an absent table is often one it wants.
+//! Tables a caller defers are probed only when no pass-1 answer already
+//! tells (a probe whose answer lies past them); the rest ride in pass 2.
 
 use std::collections::BTreeMap;
 
