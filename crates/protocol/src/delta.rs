@@ -88,8 +88,15 @@ fn list_delta<T: Clone + PartialEq>(old: &[T], new: &[T]) -> Option<ListDelta<T>
 
 fn apply_list<T: Clone>(list: &mut Vec<T>, delta: &ListDelta<T>) -> Result<()> {
     let len = delta.len as usize;
-    // Every position past the old end must be set by the delta.
+    // Every position past the old end must be set by the delta. `len` is
+    // the sender's word: checked against the items sent before anything
+    // is allocated for it (4 GiB for a bare u32::MAX otherwise).
     if len > list.len() {
+        if len - list.len() > delta.set.len() {
+            return Err(ProtocolError::Delta(
+                "a new list position is not set".into(),
+            ));
+        }
         let mut covered = vec![false; len - list.len()];
         for i in &delta.set {
             if let Some(slot) = (i.index as usize)
@@ -301,6 +308,10 @@ mod tests {
             ..Default::default()
         };
         assert!(apply(&base, &past_end).is_err());
+        // Refused before allocating for the claimed length.
+        let huge: SnapshotDelta =
+            serde_json::from_str(r#"{"supplies":{"len":4294967295,"set":[]}}"#).expect("json");
+        assert!(apply(&base, &huge).is_err());
         let mut list_as_field = SnapshotDelta::default();
         list_as_field
             .fields
