@@ -249,27 +249,43 @@ impl AgentActivation {
         rng: &mut R,
     ) -> Result<(AgentActivation, ActivationRequest)> {
         let verifier = PinVerifier::derive(code.agent_id, &code.pin)?;
+        Ok(AgentActivation::with_verifier(
+            code.agent_id,
+            verifier,
+            agent,
+            rng,
+        ))
+    }
+
+    /// [`AgentActivation::start`] past the slow verifier derivation (the
+    /// fuzzing checks derive it once, not at every input).
+    pub(crate) fn with_verifier<R: RngCore + CryptoRng>(
+        agent_id: AgentId,
+        verifier: PinVerifier,
+        agent: AgentInfo,
+        rng: &mut R,
+    ) -> (AgentActivation, ActivationRequest) {
         let secret = EphemeralSecret::random_from_rng(&mut *rng);
         let public = PublicKey::from(&secret).to_bytes();
-        let proof = proof_mac(&verifier, code.agent_id, &public)
+        let proof = proof_mac(&verifier, agent_id, &public)
             .finalize()
             .into_bytes();
         let request = ActivationRequest {
             protocol_version: PROTOCOL_VERSION,
-            agent_id: code.agent_id,
+            agent_id,
             agent_public: b64::encode(&public),
             proof: b64::encode(&proof),
             agent,
         };
-        Ok((
+        (
             AgentActivation {
-                agent_id: code.agent_id,
+                agent_id,
                 verifier,
                 secret,
                 public,
             },
             request,
-        ))
+        )
     }
 
     /// Finish with the server's answer: the agent key, once confirmed.

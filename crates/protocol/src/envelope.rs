@@ -122,21 +122,34 @@ pub fn seal<T: Serialize, R: RngCore + CryptoRng>(
     let json = serde_json::to_vec(message)?;
     let compressed = zstd::bulk::compress(&json, ZSTD_LEVEL)
         .map_err(|e| ProtocolError::Compression(e.to_string()))?;
+    let mut nonce = [0u8; 24];
+    rng.fill_bytes(&mut nonce);
+    seal_compressed(key, direction, agent_id, seq, &compressed, &nonce)
+}
+
+/// Seal bytes that are already compressed, under `nonce`. Only [`seal`]
+/// and the fuzzing checks (which seal arbitrary bytes) call it.
+pub(crate) fn seal_compressed(
+    key: &AgentKey,
+    direction: Direction,
+    agent_id: AgentId,
+    seq: u64,
+    compressed: &[u8],
+    nonce: &[u8; 24],
+) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(HEADER_LEN + compressed.len() + TAG_LEN);
     out.extend_from_slice(MAGIC);
     out.push(PROTOCOL_VERSION);
     out.push(direction as u8);
     out.extend_from_slice(&agent_id.0.to_be_bytes());
     out.extend_from_slice(&seq.to_be_bytes());
-    let mut nonce = [0u8; 24];
-    rng.fill_bytes(&mut nonce);
-    out.extend_from_slice(&nonce);
+    out.extend_from_slice(nonce);
     let cipher = XChaCha20Poly1305::new(key.expose().into());
     let sealed = cipher
         .encrypt(
-            XNonce::from_slice(&nonce),
+            XNonce::from_slice(nonce),
             Payload {
-                msg: &compressed,
+                msg: compressed,
                 aad: &out[..AAD_LEN],
             },
         )

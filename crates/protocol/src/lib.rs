@@ -12,6 +12,8 @@
 //! - [`message`]: what travels inside an envelope (heartbeats, submissions of
 //!   device deltas and full snapshots, commands) and the server's replies.
 //! - [`delta`]: the difference between two device snapshots.
+//! - [`fuzzing`]: the checks of the fuzz targets in `fuzz/` (for fuzzing
+//!   and tests only).
 //!
 //! Wire version: [`PROTOCOL_VERSION`]. Any incompatible change bumps it.
 
@@ -19,6 +21,7 @@ pub mod activation;
 pub mod delta;
 pub mod envelope;
 mod error;
+pub mod fuzzing;
 mod key;
 pub mod message;
 
