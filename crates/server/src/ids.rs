@@ -1,5 +1,6 @@
 //! Newtype ids: a tenant id cannot be passed where a device id belongs.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use printwatch_protocol::AgentId;
@@ -7,7 +8,7 @@ pub use printwatch_protocol::AgentId;
 macro_rules! id_type {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
         #[serde(transparent)]
         pub struct $name(pub i64);
 

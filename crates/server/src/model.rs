@@ -1,11 +1,12 @@
 //! What the server stores, as the rest of the server sees it.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgentId, DeviceId, GroupId, SessionId, SiteId, TenantId, TokenId, UserId};
 use crate::{Result, ServerError};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TenantKind {
     Provider,
@@ -29,7 +30,7 @@ impl TenantKind {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Tenant {
     pub id: TenantId,
     pub parent_id: Option<TenantId>,
@@ -40,7 +41,7 @@ pub struct Tenant {
 
 /// What a role may do. Every role reads only inside its tenant (a
 /// provider's users also see its customers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     ManageTenants,
@@ -50,7 +51,9 @@ pub enum Permission {
     ReadAudit,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything in the tenant.
@@ -93,7 +96,7 @@ impl Role {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct User {
     pub id: UserId,
     pub tenant_id: TenantId,
@@ -126,21 +129,21 @@ impl std::fmt::Debug for TotpState {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Site {
     pub id: SiteId,
     pub tenant_id: TenantId,
     pub name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Group {
     pub id: GroupId,
     pub tenant_id: TenantId,
     pub name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ApiToken {
     pub id: TokenId,
     pub tenant_id: TenantId,
@@ -167,7 +170,7 @@ impl Session {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub tenant_id: TenantId,
@@ -188,7 +191,7 @@ pub struct NewAudit {
     pub at: i64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentState {
     /// Created, waiting for activation with its PIN.
@@ -216,8 +219,9 @@ impl AgentState {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Agent {
+    #[schemars(with = "i64")]
     pub id: AgentId,
     pub tenant_id: TenantId,
     pub site_id: Option<SiteId>,
@@ -275,7 +279,7 @@ pub struct AgentReport {
     pub hostname: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Device {
     pub id: DeviceId,
     pub tenant_id: TenantId,
@@ -290,10 +294,11 @@ pub struct Device {
     pub target: Option<String>,
     pub first_seen: i64,
     pub last_seen: i64,
+    #[schemars(with = "Option<i64>")]
     pub last_agent_id: Option<AgentId>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct MeterReading {
     pub name: String,
     pub value: i64,
@@ -302,7 +307,7 @@ pub struct MeterReading {
     pub reset: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct SupplyReading {
     pub description: String,
     pub kind: String,
@@ -312,7 +317,7 @@ pub struct SupplyReading {
     pub at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AlertRecord {
     pub id: i64,
     pub severity: String,

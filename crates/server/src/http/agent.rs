@@ -44,7 +44,8 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "A sealed envelope (application/octet-stream): heartbeat or device reports",
             Access::Agent,
             post(submit).layer(DefaultBodyLimit::max(envelope::MAX_ENVELOPE)),
-        ),
+        )
+        .bytes(),
     ]
 }
 

@@ -7,8 +7,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use printwatch_protocol::activation::{ActivationCode, Pin, PinVerifier};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{Access, AppState, Endpoint, PIN_LIFETIME_SECS, Principal};
 use crate::ids::{AgentId, SiteId, TenantId};
@@ -25,35 +25,41 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Agents of the visible tenants",
             Access::User(ManageAgents),
             get(list),
-        ),
+        )
+        .returns::<Vec<Agent>>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/agents",
             "Create an agent; answers its one-time activation code",
             Access::User(ManageAgents),
             post(create),
-        ),
+        )
+        .body::<CreateAgent>()
+        .creates::<AgentPin>(),
         Endpoint::new(
             Method::GET,
             "/api/v1/agents/{agent_id}",
             "One agent",
             Access::User(ManageAgents),
             get(show),
-        ),
+        )
+        .returns::<Agent>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/agents/{agent_id}/pin",
             "A new activation code for a pending agent",
             Access::User(ManageAgents),
             post(new_pin),
-        ),
+        )
+        .returns::<AgentPin>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/agents/{agent_id}/revoke",
             "Revoke an agent: every later submission is rejected",
             Access::User(ManageAgents),
             post(revoke),
-        ),
+        )
+        .no_content(),
     ]
 }
 
@@ -76,7 +82,7 @@ async fn show(
     Ok(Json(agent))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateAgent {
     tenant_id: i64,
@@ -95,7 +101,7 @@ async fn issue_pin(
     principal: &Principal,
     agent: &Agent,
     audit: NewAudit,
-) -> Result<serde_json::Value> {
+) -> Result<AgentPin> {
     let pin = Pin::generate(&mut rand::rngs::OsRng);
     let code = ActivationCode {
         agent_id: agent.id,
@@ -122,11 +128,20 @@ async fn issue_pin(
             "the agent is not pending: revoke it and create a new one".into(),
         ));
     }
-    Ok(json!({
-        "agent": agent,
-        "activation_code": code.reveal(),
-        "activation_code_expires_at": format_time(expires),
-    }))
+    Ok(AgentPin {
+        agent: agent.clone(),
+        activation_code: code.reveal(),
+        activation_code_expires_at: format_time(expires),
+    })
+}
+
+/// An agent and its one-time activation code (shown once).
+#[derive(Serialize, JsonSchema)]
+struct AgentPin {
+    agent: Agent,
+    activation_code: String,
+    /// RFC 3339.
+    activation_code_expires_at: String,
 }
 
 async fn create(

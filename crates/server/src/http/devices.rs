@@ -5,14 +5,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
-use serde_json::json;
+use printwatch_printer::snapshot::{Snapshot, Supply};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{Access, AppState, Endpoint, Principal, csv};
 use crate::ids::DeviceId;
 use crate::ingest::{format_time, parse_time};
-use crate::model::{Device, DeviceFilter, Permission};
-use crate::store::ReadingFilter;
+use crate::model::{AlertRecord, Device, DeviceFilter, MeterReading, Permission, SupplyReading};
+use crate::store::{FleetMeterReading, FleetSupplyReading, ReadingFilter};
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -24,53 +25,71 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Devices (keyset pages: ?after=ID&limit=N; ?format=csv)",
             read,
             get(list),
-        ),
+        )
+        .query::<ListQuery>()
+        .returns::<DeviceList>()
+        .csv(),
         Endpoint::new(
             Method::GET,
             "/api/v1/meters",
             "Meter readings of every visible device (?from=&to= RFC 3339; ?latest=true for each meter's last reading in the period; keyset pages ?after=ID&limit=N, next page in next_after or the X-Next-After header; ?format=csv)",
             read,
             get(fleet_meters),
-        ),
+        )
+        .query::<ExportQuery>()
+        .returns::<FleetMeters>()
+        .csv(),
         Endpoint::new(
             Method::GET,
             "/api/v1/supplies",
             "Supply readings of every visible device (?from=&to=; ?latest=true for each supply's last reading, i.e. the current levels; ?after=&limit=; ?format=csv)",
             read,
             get(fleet_supplies),
-        ),
+        )
+        .query::<ExportQuery>()
+        .returns::<FleetSupplies>()
+        .csv(),
         Endpoint::new(
             Method::GET,
             "/api/v1/devices/{device_id}",
             "One device and its latest snapshot",
             read,
             get(show),
-        ),
+        )
+        .returns::<DeviceDetail>(),
         Endpoint::new(
             Method::GET,
             "/api/v1/devices/{device_id}/meters",
             "Meter readings (?from=&to= RFC 3339; ?format=csv); resets flagged",
             read,
             get(meters),
-        ),
+        )
+        .query::<Period>()
+        .returns::<DeviceMeters>()
+        .csv(),
         Endpoint::new(
             Method::GET,
             "/api/v1/devices/{device_id}/supplies",
             "Current supplies and their history (?from=&to=; ?format=csv)",
             read,
             get(supplies),
-        ),
+        )
+        .query::<Period>()
+        .returns::<DeviceSupplies>()
+        .csv(),
         Endpoint::new(
             Method::GET,
             "/api/v1/devices/{device_id}/alerts",
             "Alerts, open and closed (?open=true for open only)",
             read,
             get(alerts),
-        ),
+        )
+        .query::<AlertQuery>()
+        .returns::<DeviceAlerts>(),
     ]
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     after: Option<i64>,
@@ -142,7 +161,19 @@ async fn list(
     let next = (devices.len() as i64 == limit)
         .then(|| devices.last().map(|d| d.id))
         .flatten();
-    Ok(Json(json!({ "devices": devices, "next_after": next })).into_response())
+    Ok(Json(DeviceList {
+        devices,
+        next_after: next,
+    })
+    .into_response())
+}
+
+/// A page of devices.
+#[derive(Serialize, JsonSchema)]
+struct DeviceList {
+    devices: Vec<Device>,
+    /// `?after=` of the next page, when this one is full.
+    next_after: Option<DeviceId>,
 }
 
 /// The device, if the caller may see it (viewers: granted groups only).
@@ -180,10 +211,17 @@ async fn show(
         .store
         .device_snapshot(principal.scope(), device.id)
         .await?;
-    Ok(Json(json!({ "device": device, "snapshot": snapshot })))
+    Ok(Json(DeviceDetail { device, snapshot }))
 }
 
-#[derive(Deserialize, Default)]
+/// A device and its latest snapshot (none before its first full report).
+#[derive(Serialize, JsonSchema)]
+struct DeviceDetail {
+    device: Device,
+    snapshot: Option<Snapshot>,
+}
+
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Period {
     from: Option<String>,
@@ -232,7 +270,47 @@ async fn meters(
         }
         return Ok(csv::response("meters.csv", body));
     }
-    Ok(Json(json!({ "device_id": device.id, "readings": readings })).into_response())
+    Ok(Json(DeviceMeters {
+        device_id: device.id,
+        readings,
+    })
+    .into_response())
+}
+
+#[derive(Serialize, JsonSchema)]
+struct DeviceMeters {
+    device_id: DeviceId,
+    readings: Vec<MeterReading>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct DeviceSupplies {
+    device_id: DeviceId,
+    /// As in the latest snapshot.
+    current: Vec<Supply>,
+    history: Vec<SupplyReading>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct DeviceAlerts {
+    device_id: DeviceId,
+    alerts: Vec<AlertRecord>,
+}
+
+/// A page of a fleet export.
+#[derive(Serialize, JsonSchema)]
+struct FleetMeters {
+    readings: Vec<FleetMeterReading>,
+    /// `?after=` of the next page, when this one is full.
+    next_after: Option<i64>,
+}
+
+/// A page of a fleet export.
+#[derive(Serialize, JsonSchema)]
+struct FleetSupplies {
+    readings: Vec<FleetSupplyReading>,
+    /// `?after=` of the next page, when this one is full.
+    next_after: Option<i64>,
 }
 
 async fn supplies(
@@ -281,19 +359,21 @@ async fn supplies(
         .await?
         .map(|s| s.supplies)
         .unwrap_or_default();
-    Ok(
-        Json(json!({ "device_id": device.id, "current": current, "history": history }))
-            .into_response(),
-    )
+    Ok(Json(DeviceSupplies {
+        device_id: device.id,
+        current,
+        history,
+    })
+    .into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AlertQuery {
     open: Option<bool>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExportQuery {
     from: Option<String>,
@@ -391,7 +471,11 @@ async fn fleet_meters(
         }
         return Ok(csv_page("meters.csv", body, next));
     }
-    Ok(Json(json!({ "readings": rows, "next_after": next })).into_response())
+    Ok(Json(FleetMeters {
+        readings: rows,
+        next_after: next,
+    })
+    .into_response())
 }
 
 async fn fleet_supplies(
@@ -438,7 +522,11 @@ async fn fleet_supplies(
         }
         return Ok(csv_page("supplies.csv", body, next));
     }
-    Ok(Json(json!({ "readings": rows, "next_after": next })).into_response())
+    Ok(Json(FleetSupplies {
+        readings: rows,
+        next_after: next,
+    })
+    .into_response())
 }
 
 async fn alerts(
@@ -454,5 +542,8 @@ async fn alerts(
         .alerts(principal.scope(), device.id, q.open.unwrap_or(false))
         .await?
         .ok_or(ServerError::NotFound)?;
-    Ok(Json(json!({ "device_id": device.id, "alerts": alerts })))
+    Ok(Json(DeviceAlerts {
+        device_id: device.id,
+        alerts,
+    }))
 }

@@ -1,9 +1,16 @@
 //! The table of endpoints, and the OpenAPI document made from it.
+//!
+//! Request bodies, query parameters and answers are described by the Rust
+//! types the handlers deserialize and serialize (`schemars::JsonSchema`),
+//! named in the table next to the handler: the document cannot say
+//! something the types do not. The API fuzz test
+//! (`tests/openapi_fuzz.rs`) checks the live server against it.
 
 use axum::Json;
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::routing::MethodRouter;
-use serde_json::{Value, json};
+use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
+use serde_json::{Map, Value, json};
 
 use super::AppState;
 use crate::model::Permission;
@@ -19,14 +26,40 @@ pub enum Access {
     User(Permission),
 }
 
+/// Adds the schema of one type to a generator and answers a reference to it.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema_of<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// What the body of a request is.
+#[derive(Clone, Copy)]
+pub enum Body {
+    /// `application/json`, of this type.
+    Json(SchemaFn),
+    /// Raw bytes (`application/octet-stream`), e.g. a sealed envelope.
+    Bytes,
+}
+
 /// One route: method, path (axum syntax, `{name}` parameters), summary,
-/// access, handler.
+/// access, handler, and the types of what it reads and answers.
 pub struct Endpoint {
     pub method: Method,
     pub path: &'static str,
     pub summary: &'static str,
     pub access: Access,
     pub route: MethodRouter<AppState>,
+    /// The request body, when the handler reads one.
+    pub body: Option<Body>,
+    /// The type the handler's `Query` extractor deserializes.
+    pub query: Option<SchemaFn>,
+    /// The success status.
+    pub status: StatusCode,
+    /// The type of the success answer (JSON), when the handler answers a typed value.
+    pub answer: Option<SchemaFn>,
+    /// `?format=csv` answers `text/csv` instead of JSON.
+    pub csv: bool,
 }
 
 impl Endpoint {
@@ -43,7 +76,55 @@ impl Endpoint {
             summary,
             access,
             route,
+            body: None,
+            query: None,
+            status: StatusCode::OK,
+            answer: None,
+            csv: false,
         }
+    }
+
+    /// The handler reads a JSON body of type `T`.
+    pub fn body<T: JsonSchema>(mut self) -> Endpoint {
+        self.body = Some(Body::Json(schema_of::<T>));
+        self
+    }
+
+    /// The handler reads raw bytes.
+    pub fn bytes(mut self) -> Endpoint {
+        self.body = Some(Body::Bytes);
+        self
+    }
+
+    /// The handler reads query parameters into `T` (a struct of optional fields).
+    pub fn query<T: JsonSchema>(mut self) -> Endpoint {
+        self.query = Some(schema_of::<T>);
+        self
+    }
+
+    /// The handler answers 200 with a JSON `T`.
+    pub fn returns<T: JsonSchema>(mut self) -> Endpoint {
+        self.answer = Some(schema_of::<T>);
+        self
+    }
+
+    /// The handler answers 201 with a JSON `T`.
+    pub fn creates<T: JsonSchema>(mut self) -> Endpoint {
+        self.status = StatusCode::CREATED;
+        self.answer = Some(schema_of::<T>);
+        self
+    }
+
+    /// The handler answers 204 without a body.
+    pub fn no_content(mut self) -> Endpoint {
+        self.status = StatusCode::NO_CONTENT;
+        self
+    }
+
+    /// `?format=csv` answers CSV.
+    pub fn csv(mut self) -> Endpoint {
+        self.csv = true;
+        self
     }
 
     /// Names of the path parameters, in order.
@@ -55,6 +136,7 @@ impl Endpoint {
     }
 }
 
+/// The document itself (its schema is the OpenAPI specification's).
 pub(super) fn openapi_endpoint() -> Endpoint {
     Endpoint::new(
         Method::GET,
@@ -65,11 +147,87 @@ pub(super) fn openapi_endpoint() -> Endpoint {
     )
 }
 
-/// The OpenAPI 3.1 document of every endpoint.
-pub fn openapi() -> Value {
-    let mut paths = serde_json::Map::new();
+/// Where component schemas live in the document.
+const COMPONENTS: &str = "/components/schemas";
+
+/// A generator for one direction: what clients send is read with
+/// `Deserialize` (defaults make fields optional), answers with `Serialize`.
+fn generator(deserialize: bool) -> SchemaGenerator {
+    let settings = SchemaSettings::draft2020_12().with(|s| {
+        s.definitions_path = COMPONENTS.into();
+        // The document's own `openapi` field says what dialect this is.
+        s.meta_schema = None;
+    });
+    if deserialize {
+        settings.for_deserialize().into_generator()
+    } else {
+        settings.for_serialize().into_generator()
+    }
+}
+
+/// Query parameters from the schema of a query struct: one parameter per
+/// field. `null` is dropped from the types: an absent parameter is how a
+/// query says "none".
+fn query_parameters(gen_in: &mut SchemaGenerator, query: SchemaFn) -> Vec<Value> {
+    let schema = query(gen_in).to_value();
+    // `subschema_for` answers a reference for structs: look it up.
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix(&format!("#{COMPONENTS}/"))
+            .and_then(|name| gen_in.definitions().get(name).cloned())
+            .unwrap_or(schema),
+        None => schema,
+    };
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else {
+        return vec![];
+    };
+    properties
+        .iter()
+        .map(|(name, prop)| {
+            let mut prop = prop.clone();
+            if let Some(types) = prop.get_mut("type").and_then(Value::as_array_mut) {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    prop["type"] = types[0].clone();
+                }
+            }
+            let description = prop
+                .as_object_mut()
+                .and_then(|p| p.remove("description"))
+                .unwrap_or(Value::Null);
+            let mut param = json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "schema": prop,
+            });
+            if !description.is_null() {
+                param["description"] = description;
+            }
+            param
+        })
+        .collect()
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": format!("#{COMPONENTS}/Error")}}}
+    })
+}
+
+/// The document and the names of component schemas that the request and
+/// answer sides define differently (they share one namespace; must be none).
+pub(crate) fn build() -> (Value, Vec<String>) {
+    let mut gen_in = generator(true);
+    let mut gen_out = generator(false);
+    let mut paths = Map::new();
     for e in super::endpoints() {
-        let params: Vec<Value> = e
+        let mut params: Vec<Value> = e
             .path_params()
             .iter()
             .map(|p| {
@@ -77,31 +235,87 @@ pub fn openapi() -> Value {
                        "schema": {"type": "integer", "format": "int64"}})
             })
             .collect();
+        if let Some(query) = e.query {
+            params.extend(query_parameters(&mut gen_in, query));
+        }
         let security = match e.access {
             Access::User(_) => json!([{"bearer": []}, {"session": []}]),
             Access::Public | Access::Agent => json!([]),
         };
+        let mut success = json!({"description": "Success"});
+        if e.status != StatusCode::NO_CONTENT {
+            let mut content = Map::new();
+            let schema = e.answer.map(|a| a(&mut gen_out).to_value());
+            content.insert(
+                "application/json".into(),
+                json!({"schema": schema.unwrap_or(json!({}))}),
+            );
+            if e.csv {
+                content.insert("text/csv".into(), json!({"schema": {"type": "string"}}));
+            }
+            success["content"] = Value::Object(content);
+        }
+        let mut responses = Map::new();
+        responses.insert(e.status.as_u16().to_string(), success);
+        for (status, description) in [
+            ("400", "Invalid request (parameters or body)"),
+            ("401", "Not authenticated"),
+            (
+                "403",
+                "The role does not allow this, or a session-cookie change without its CSRF token or from another origin",
+            ),
+            ("404", "Not found (or not yours)"),
+            ("409", "Conflict with what is stored"),
+            ("413", "Body too large"),
+            ("415", "Body not of the expected content type"),
+            ("422", "JSON body of the wrong shape"),
+            ("429", "Too many attempts: try again later"),
+        ] {
+            responses.insert(status.into(), error_response(description));
+        }
         let mut op = json!({
             "summary": e.summary,
             "operationId": format!("{} {}", e.method, e.path),
             "parameters": params,
             "security": security,
-            "responses": {
-                "200": {"description": "OK"},
-                "400": {"description": "Invalid request"},
-                "401": {"description": "Not authenticated"},
-                "403": {"description": "The role does not allow this, or a session-cookie change without its CSRF token or from another origin"},
-                "404": {"description": "Not found (or not yours)"}
-            }
+            "responses": responses,
         });
+        match e.body {
+            Some(Body::Json(schema)) => {
+                op["requestBody"] = json!({"required": true, "content": {
+                    "application/json": {"schema": schema(&mut gen_in).to_value()}}});
+            }
+            Some(Body::Bytes) => {
+                op["requestBody"] = json!({"required": true, "content": {
+                    "application/octet-stream": {"schema": {}}}});
+            }
+            None => {}
+        }
         if let Access::User(p) = e.access {
             op["x-permission"] = json!(p);
         }
         let entry = paths.entry(e.path.to_string()).or_insert_with(|| json!({}));
         entry[e.method.as_str().to_lowercase()] = op;
     }
-    json!({
+    let mut schemas = gen_out.take_definitions(true);
+    let mut conflicts = vec![];
+    for (name, schema) in gen_in.take_definitions(true) {
+        match schemas.get(&name) {
+            Some(other) if *other != schema => conflicts.push(name),
+            Some(_) => {}
+            None => {
+                schemas.insert(name, schema);
+            }
+        }
+    }
+    schemas.insert(
+        "Error".into(),
+        json!({"type": "object", "required": ["error"],
+               "properties": {"error": {"type": "string"}}}),
+    );
+    let doc = json!({
         "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
             "title": "printwatch server API",
             "version": env!("CARGO_PKG_VERSION"),
@@ -109,13 +323,36 @@ pub fn openapi() -> Value {
                             Authenticate with `Authorization: Bearer TOKEN` (POST /api/v1/login gives one), \
                             or with the session cookie that POST /api/v1/login sets when asked with \
                             `\"session\": true`; with the cookie, POST, PUT, PATCH and DELETE also need \
-                            the session's CSRF token in `X-CSRF-Token` (or the form field `csrf_token`)."
+                            the session's CSRF token in `X-CSRF-Token` (or the form field `csrf_token`). \
+                            Times are UNIX seconds unless a field says RFC 3339."
         },
-        "components": {"securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "session": {"type": "apiKey", "in": "cookie", "name": super::SECURE_COOKIE,
-                        "description": "printwatch_session over plain HTTP"}
-        }},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": super::SECURE_COOKIE,
+                            "description": "printwatch_session over plain HTTP"}
+            }
+        },
         "paths": paths
-    })
+    });
+    (doc, conflicts)
+}
+
+/// The OpenAPI 3.1 document of every endpoint (made once: the table is fixed).
+pub fn openapi() -> Value {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| build().0).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_and_answer_schemas_do_not_collide() {
+        let (_, conflicts) = super::build();
+        assert!(
+            conflicts.is_empty(),
+            "defined twice, differently: {conflicts:?}"
+        );
+    }
 }

@@ -117,7 +117,31 @@ pub fn router(state: AppState) -> Router {
     router
         .layer(axum::middleware::from_fn(session::form_csrf))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(axum::middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// axum's own refusals (a body or query that does not parse, a wrong
+/// content type, a body too large) are plain text: answer them as our
+/// errors are, `{"error": …}`, so that clients and the OpenAPI document
+/// see one shape of error.
+async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !response.status().is_client_error() || !plain {
+        return response;
+    }
+    let status = response.status();
+    // Refusal texts are short; a body that cannot be read gets a generic one.
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => "invalid request".to_string(),
+    };
+    (status, axum::Json(json!({ "error": text }))).into_response()
 }
 
 impl IntoResponse for ServerError {

@@ -7,13 +7,13 @@ use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{Access, AppState, Endpoint, Principal, csv};
 use crate::ids::{DeviceId, TenantId};
 use crate::ingest::{month_bounds, usage};
-use crate::model::{DeviceFilter, Permission};
+use crate::model::{AuditEntry, DeviceFilter, Permission};
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -24,18 +24,23 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Pages printed in a month (?month=YYYY-MM&by=device|customer&meter=total&format=csv); counter resets never count negative",
             Access::User(Permission::ReadDevices),
             get(page_volume),
-        ),
+        )
+        .query::<VolumeQuery>()
+        .returns::<PageVolume>()
+        .csv(),
         Endpoint::new(
             Method::GET,
             "/api/v1/audit",
             "The audit log of the visible tenants, newest first (?limit=N)",
             Access::User(Permission::ReadAudit),
             get(audit),
-        ),
+        )
+        .query::<AuditQuery>()
+        .returns::<Vec<AuditEntry>>(),
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VolumeQuery {
     month: String,
@@ -44,7 +49,7 @@ struct VolumeQuery {
     format: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct DeviceVolume {
     device_id: DeviceId,
     tenant_id: TenantId,
@@ -55,7 +60,7 @@ struct DeviceVolume {
     resets: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct CustomerVolume {
     tenant_id: TenantId,
     name: String,
@@ -149,10 +154,12 @@ async fn page_volume(
             }
             return Ok(csv::response("page-volume-by-customer.csv", body));
         }
-        return Ok(
-            Json(json!({ "month": q.month, "meter": meter, "customers": customers }))
-                .into_response(),
-        );
+        return Ok(Json(PageVolume::ByCustomer {
+            month: q.month,
+            meter: meter.to_owned(),
+            customers,
+        })
+        .into_response());
     }
     if csv_out {
         let mut body = csv::row(
@@ -182,10 +189,31 @@ async fn page_volume(
         }
         return Ok(csv::response("page-volume-by-device.csv", body));
     }
-    Ok(Json(json!({ "month": q.month, "meter": meter, "devices": rows })).into_response())
+    Ok(Json(PageVolume::ByDevice {
+        month: q.month,
+        meter: meter.to_owned(),
+        devices: rows,
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+/// Page volume of a month, per device or (`?by=customer`) per customer.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+enum PageVolume {
+    ByDevice {
+        month: String,
+        meter: String,
+        devices: Vec<DeviceVolume>,
+    },
+    ByCustomer {
+        month: String,
+        meter: String,
+        customers: Vec<CustomerVolume>,
+    },
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     limit: Option<i64>,

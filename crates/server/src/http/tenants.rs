@@ -5,11 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{Access, AppState, Endpoint, Principal};
 use crate::ids::{DeviceId, GroupId, TenantId, UserId};
-use crate::model::{Group, Permission, TenantKind};
+use crate::model::{Group, Permission, Site, Tenant, TenantKind};
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -21,70 +22,85 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "The caller's tenant and its customers",
             Access::User(ReadDevices),
             get(list),
-        ),
+        )
+        .returns::<Vec<Tenant>>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/tenants",
             "Create a customer of the caller's provider tenant",
             Access::User(ManageTenants),
             post(create),
-        ),
+        )
+        .body::<Named>()
+        .creates::<Tenant>(),
         Endpoint::new(
             Method::GET,
             "/api/v1/tenants/{tenant_id}",
             "One tenant",
             Access::User(ReadDevices),
             get(show),
-        ),
+        )
+        .returns::<Tenant>(),
         Endpoint::new(
             Method::DELETE,
             "/api/v1/tenants/{tenant_id}",
             "Delete a customer and all its data",
             Access::User(ManageTenants),
             delete(remove),
-        ),
+        )
+        .no_content(),
         Endpoint::new(
             Method::GET,
             "/api/v1/sites",
             "Sites of the visible tenants",
             Access::User(ReadDevices),
             get(sites),
-        ),
+        )
+        .returns::<Vec<Site>>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/sites",
             "Create a site",
             Access::User(ManageTenants),
             post(create_site),
-        ),
+        )
+        .body::<InTenant>()
+        .creates::<Site>(),
         Endpoint::new(
             Method::GET,
             "/api/v1/groups",
             "Device groups of the visible tenants",
             Access::User(ManageUsers),
             get(groups),
-        ),
+        )
+        .returns::<Vec<Group>>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/groups",
             "Create a device group",
             Access::User(ManageUsers),
             post(create_group),
-        ),
+        )
+        .body::<InTenant>()
+        .creates::<Group>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/groups/{group_id}/devices",
             "Add a device to a group",
             Access::User(ManageUsers),
             post(add_device),
-        ),
+        )
+        .body::<DeviceRef>()
+        .no_content(),
         Endpoint::new(
             Method::POST,
             "/api/v1/groups/{group_id}/grants",
             "Grant a group to a user",
             Access::User(ManageUsers),
             post(grant),
-        ),
+        )
+        .body::<UserRef>()
+        .no_content(),
     ]
 }
 
@@ -107,7 +123,7 @@ async fn show(
     Ok(Json(tenant))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Named {
     name: String,
@@ -185,7 +201,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct InTenant {
     tenant_id: i64,
@@ -266,7 +282,7 @@ async fn visible_group(state: &AppState, principal: &Principal, id: i64) -> Resu
         .ok_or(ServerError::NotFound)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeviceRef {
     device_id: i64,
@@ -299,7 +315,7 @@ async fn add_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UserRef {
     user_id: i64,

@@ -7,8 +7,8 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde::Deserialize;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::auth::{ClientAddr, Credential, weaker};
 use super::client::Client;
@@ -31,116 +31,137 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Log in with e-mail and password; answers a bearer token valid 12 hours, or with \"session\": true sets a session cookie and answers its CSRF token",
             Access::Public,
             post(login),
-        ),
+        )
+        .body::<Login>()
+        .returns::<LoginAnswer>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/logout",
             "End the caller's session (deletes it and clears the cookie); with a bearer token, nothing",
             Access::User(Permission::ReadDevices),
             post(logout),
-        ),
+        )
+        .no_content(),
         Endpoint::new(
             Method::GET,
             "/api/v1/session",
             "How the caller is authenticated; for a session cookie, its CSRF token",
             Access::User(Permission::ReadDevices),
             get(current_session),
-        ),
+        )
+        .returns::<SessionInfo>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/me/password",
             "Change the caller's password (needs the current one); ends all the caller's sessions",
             Access::User(Permission::ReadDevices),
             post(change_password),
-        ),
+        )
+        .body::<NewPassword>()
+        .no_content(),
         Endpoint::new(
             Method::GET,
             "/api/v1/me",
             "The calling user and its effective role",
             Access::User(Permission::ReadDevices),
             get(me),
-        ),
+        )
+        .returns::<Me>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/me/totp",
             "Start TOTP two-factor enrolment: answers the secret and its otpauth:// URL",
             Access::User(Permission::ReadDevices),
             post(totp_enrol),
-        ),
+        )
+        .returns::<TotpEnrolment>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/me/totp/confirm",
             "Confirm enrolment with a first code; from then on logging in needs a code",
             Access::User(Permission::ReadDevices),
             post(totp_confirm),
-        ),
+        )
+        .body::<TotpCode>()
+        .no_content(),
         Endpoint::new(
             Method::GET,
             "/api/v1/users",
             "Users of the caller's tenant and its customers",
             Access::User(Permission::ManageUsers),
             get(list),
-        ),
+        )
+        .returns::<Vec<User>>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/users",
             "Create a user in a visible tenant",
             Access::User(Permission::ManageUsers),
             post(create),
-        ),
+        )
+        .body::<CreateUser>()
+        .creates::<User>(),
         Endpoint::new(
             Method::GET,
             "/api/v1/users/{user_id}",
             "One user",
             Access::User(Permission::ManageUsers),
             get(show),
-        ),
+        )
+        .returns::<User>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/users/{user_id}/disable",
             "Disable a user: no more logins, its sessions end and its tokens stop working",
             Access::User(Permission::ManageUsers),
             post(disable),
-        ),
+        )
+        .no_content(),
         Endpoint::new(
             Method::POST,
             "/api/v1/users/{user_id}/enable",
             "Enable a disabled user again",
             Access::User(Permission::ManageUsers),
             post(enable),
-        ),
+        )
+        .no_content(),
         Endpoint::new(
             Method::GET,
             "/api/v1/users/{user_id}/tokens",
             "A user's API tokens (never their secrets)",
             Access::User(Permission::ManageUsers),
             get(user_tokens),
-        ),
+        )
+        .returns::<Vec<ApiToken>>(),
         Endpoint::new(
             Method::GET,
             "/api/v1/tokens",
             "The caller's API tokens (never their secrets)",
             Access::User(Permission::ReadDevices),
             get(own_tokens),
-        ),
+        )
+        .returns::<Vec<ApiToken>>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/tokens",
             "Create an API token for the caller (shown once; role at most the caller's)",
             Access::User(Permission::ReadDevices),
             post(create_token),
-        ),
+        )
+        .body::<CreateToken>()
+        .creates::<NewToken>(),
         Endpoint::new(
             Method::DELETE,
             "/api/v1/tokens/{token_id}",
             "Revoke an API token: the caller's own, or (with user management) one of a visible user",
             Access::User(Permission::ReadDevices),
             delete(revoke_token),
-        ),
+        )
+        .no_content(),
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Login {
     email: String,
@@ -302,12 +323,33 @@ async fn login(
         &detail,
     )
     .await?;
-    Ok(Json(json!({
-        "token": token,
-        "expires_at": crate::ingest::format_time(expires),
-        "user": user,
-    }))
+    Ok(Json(LoginAnswer::Token {
+        token,
+        expires_at: crate::ingest::format_time(expires),
+        user,
+    })
     .into_response())
+}
+
+/// What logging in answers.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+enum LoginAnswer {
+    /// A bearer token.
+    Token {
+        token: String,
+        /// RFC 3339.
+        expires_at: String,
+        user: User,
+    },
+    /// With `"session": true`: the session cookie is set; this is its CSRF token.
+    Session {
+        csrf_token: String,
+        /// RFC 3339: the session's longest life.
+        expires_at: String,
+        idle_timeout_secs: i64,
+        user: User,
+    },
 }
 
 /// A new session for `user`: the cookie, and the CSRF token in the answer.
@@ -347,12 +389,12 @@ async fn start_session(
     .await?;
     Ok((
         [(SET_COOKIE, session::set_cookie(&secret, client.https))],
-        Json(json!({
-            "csrf_token": session::csrf_token(&secret),
-            "expires_at": crate::ingest::format_time(now + SESSION_MAX_SECS),
-            "idle_timeout_secs": SESSION_IDLE_SECS,
-            "user": user,
-        })),
+        Json(LoginAnswer::Session {
+            csrf_token: session::csrf_token(&secret),
+            expires_at: crate::ingest::format_time(now + SESSION_MAX_SECS),
+            idle_timeout_secs: SESSION_IDLE_SECS,
+            user: user.clone(),
+        }),
     )
         .into_response())
 }
@@ -390,16 +432,28 @@ async fn current_session(principal: Principal) -> Result<impl IntoResponse> {
         Credential::Token(_) => ("token", None),
         Credential::Session { csrf, .. } => ("session", Some(csrf.clone())),
     };
-    Ok(Json(json!({
-        "user": principal.user,
-        "role": principal.role,
-        "auth": auth,
-        "csrf_token": csrf,
-        "idle_timeout_secs": SESSION_IDLE_SECS,
-    })))
+    Ok(Json(SessionInfo {
+        user: principal.user,
+        role: principal.role,
+        auth: auth.into(),
+        csrf_token: csrf,
+        idle_timeout_secs: SESSION_IDLE_SECS,
+    }))
 }
 
-#[derive(Deserialize)]
+/// How the caller is authenticated.
+#[derive(Serialize, JsonSchema)]
+struct SessionInfo {
+    user: User,
+    role: Role,
+    /// `token` or `session`.
+    auth: String,
+    /// For a session cookie: the token its changes need.
+    csrf_token: Option<String>,
+    idle_timeout_secs: i64,
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NewPassword {
     current_password: String,
@@ -479,13 +533,20 @@ async fn totp_enrol(
             String::new(),
         )
         .await?;
-    Ok(Json(json!({
-        "secret": totp::base32(&secret),
-        "otpauth_url": totp::otpauth_url(&secret, &principal.user.email),
-    })))
+    Ok(Json(TotpEnrolment {
+        secret: totp::base32(&secret),
+        otpauth_url: totp::otpauth_url(&secret, &principal.user.email),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, JsonSchema)]
+struct TotpEnrolment {
+    /// Base32.
+    secret: String,
+    otpauth_url: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TotpCode {
     code: String,
@@ -532,10 +593,18 @@ async fn totp_confirm(
 /// An argon2id hash of a random password, for constant-time failures.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1F5f6NlP3y1qJ1rHcN3e5F3m0b3t1Tt9XqCqQ1mF1pY";
 
+/// The caller and its effective role (a token's may be weaker than its user's).
+#[derive(Serialize, JsonSchema)]
+struct Me {
+    user: User,
+    role: Role,
+}
+
 async fn me(principal: Principal) -> Result<impl IntoResponse> {
-    Ok(Json(
-        json!({ "user": principal.user, "role": principal.role }),
-    ))
+    Ok(Json(Me {
+        user: principal.user,
+        role: principal.role,
+    }))
 }
 
 async fn list(State(state): State<AppState>, principal: Principal) -> Result<impl IntoResponse> {
@@ -561,7 +630,7 @@ async fn show(
 const UNUSABLE_EMAIL: &str =
     "this e-mail address cannot be used for a new user: it is malformed or already in use";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
     tenant_id: i64,
@@ -632,7 +701,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateToken {
     name: String,
@@ -684,10 +753,14 @@ async fn create_token(
             }),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "token": token, "record": record })),
-    ))
+    Ok((StatusCode::CREATED, Json(NewToken { token, record })))
+}
+
+/// A new API token: its secret (shown this once) and its record.
+#[derive(Serialize, JsonSchema)]
+struct NewToken {
+    token: String,
+    record: ApiToken,
 }
 
 async fn disable(

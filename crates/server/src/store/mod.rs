@@ -331,7 +331,7 @@ pub struct ReadingFilter {
 }
 
 /// One meter reading with its device, for fleet exports.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct FleetMeterReading {
     /// The reading's id: the keyset of the next page.
     pub id: i64,
@@ -347,7 +347,7 @@ pub struct FleetMeterReading {
 }
 
 /// One supply reading with its device, for fleet exports.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct FleetSupplyReading {
     pub id: i64,
     pub device_id: DeviceId,
