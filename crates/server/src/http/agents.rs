@@ -10,6 +10,7 @@ use printwatch_protocol::activation::{ActivationCode, Pin, PinVerifier};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::tenants::MAX_NAME;
 use super::{Access, AppState, Endpoint, PIN_LIFETIME_SECS, Principal};
 use crate::ids::{AgentId, SiteId, TenantId};
 use crate::ingest::{format_time, parse_time};
@@ -86,11 +87,13 @@ async fn show(
 #[serde(deny_unknown_fields)]
 struct CreateAgent {
     tenant_id: i64,
+    #[schemars(length(min = 1, max = MAX_NAME), regex(pattern = r"\S"))]
     name: String,
     #[serde(default)]
     site_id: Option<i64>,
     /// RFC 3339; after it the agent's submissions are rejected.
     #[serde(default)]
+    #[schemars(extend("format" = "date-time"))]
     expires_at: Option<String>,
 }
 
@@ -173,12 +176,7 @@ async fn create(
         })?),
         None => None,
     };
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ServerError::Invalid(
-            "a name of 1 to 200 characters is needed".into(),
-        ));
-    }
+    let name = super::tenants::check_name(&body.name)?;
     let agent = state
         .store
         .create_agent(

@@ -2,6 +2,24 @@
 
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// `?format=` of the endpoints that can answer CSV.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Json,
+    Csv,
+}
+
+impl Format {
+    /// Whether `format` asks for CSV.
+    pub fn csv(format: Option<Format>) -> bool {
+        format == Some(Format::Csv)
+    }
+}
 
 /// One field: quoted when needed; a leading `= + - @` gets a `'` so that a
 /// spreadsheet does not run it (device data comes from the network).

@@ -9,7 +9,8 @@ use printwatch_printer::snapshot::{Snapshot, Supply};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Access, AppState, Endpoint, Principal, csv};
+use super::csv::{self, Format};
+use super::{Access, AppState, Endpoint, Principal};
 use crate::ids::DeviceId;
 use crate::ingest::{format_time, parse_time};
 use crate::model::{AlertRecord, Device, DeviceFilter, MeterReading, Permission, SupplyReading};
@@ -92,18 +93,16 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// The last device id of the previous page.
     after: Option<i64>,
+    /// 100 by default.
+    #[schemars(range(min = 1, max = MAX_DEVICE_PAGE))]
     limit: Option<i64>,
-    format: Option<String>,
+    format: Option<Format>,
 }
 
-fn wants_csv(format: &Option<String>) -> Result<bool> {
-    match format.as_deref() {
-        None | Some("json") => Ok(false),
-        Some("csv") => Ok(true),
-        Some(_) => Err(ServerError::Invalid("format must be json or csv".into())),
-    }
-}
+/// Largest page of the device list.
+const MAX_DEVICE_PAGE: i64 = 1000;
 
 async fn list(
     State(state): State<AppState>,
@@ -112,8 +111,10 @@ async fn list(
 ) -> Result<Response> {
     principal.require(Permission::ReadDevices)?;
     let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ServerError::Invalid("limit must be 1 to 1000".into()));
+    if !(1..=MAX_DEVICE_PAGE).contains(&limit) {
+        return Err(ServerError::Invalid(format!(
+            "limit must be 1 to {MAX_DEVICE_PAGE}"
+        )));
     }
     let devices = state
         .store
@@ -124,7 +125,7 @@ async fn list(
             limit,
         })
         .await?;
-    if wants_csv(&q.format)? {
+    if Format::csv(q.format) {
         let mut body = csv::row(
             [
                 "id",
@@ -224,9 +225,13 @@ struct DeviceDetail {
 #[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Period {
+    /// RFC 3339; the beginning of time by default.
+    #[schemars(extend("format" = "date-time"))]
     from: Option<String>,
+    /// RFC 3339 (excluded); no end by default.
+    #[schemars(extend("format" = "date-time"))]
     to: Option<String>,
-    format: Option<String>,
+    format: Option<Format>,
 }
 
 impl Period {
@@ -257,7 +262,7 @@ async fn meters(
         .meter_readings(principal.scope(), device.id, from, to)
         .await?
         .ok_or(ServerError::NotFound)?;
-    if wants_csv(&q.format)? {
+    if Format::csv(q.format) {
         let mut body = csv::row(["device_id", "meter", "value", "at", "reset"].map(String::from));
         for r in &readings {
             body.push_str(&csv::row([
@@ -327,7 +332,7 @@ async fn supplies(
         .supply_readings(principal.scope(), device.id, from, to)
         .await?
         .ok_or(ServerError::NotFound)?;
-    if wants_csv(&q.format)? {
+    if Format::csv(q.format) {
         let mut body = csv::row(
             [
                 "device_id",
@@ -376,12 +381,20 @@ struct AlertQuery {
 #[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExportQuery {
+    /// RFC 3339; the beginning of time by default.
+    #[schemars(extend("format" = "date-time"))]
     from: Option<String>,
+    /// RFC 3339 (excluded); no end by default.
+    #[schemars(extend("format" = "date-time"))]
     to: Option<String>,
+    /// Only the last reading of each meter or supply in the period.
     latest: Option<bool>,
+    /// The last reading id of the previous page.
     after: Option<i64>,
+    /// 10,000 by default.
+    #[schemars(range(min = 1, max = MAX_EXPORT_ROWS))]
     limit: Option<i64>,
-    format: Option<String>,
+    format: Option<Format>,
 }
 
 /// Largest page of a fleet export.
@@ -438,7 +451,7 @@ async fn fleet_meters(
 ) -> Result<Response> {
     principal.require(Permission::ReadDevices)?;
     let filter = q.filter(&principal)?;
-    let csv_out = wants_csv(&q.format)?;
+    let csv_out = Format::csv(q.format);
     let rows = state.store.fleet_meters(&filter).await?;
     let next = next_after(rows.iter().map(|r| r.id), rows.len(), filter.limit);
     if csv_out {
@@ -485,7 +498,7 @@ async fn fleet_supplies(
 ) -> Result<Response> {
     principal.require(Permission::ReadDevices)?;
     let filter = q.filter(&principal)?;
-    let csv_out = wants_csv(&q.format)?;
+    let csv_out = Format::csv(q.format);
     let rows = state.store.fleet_supplies(&filter).await?;
     let next = next_after(rows.iter().map(|r| r.id), rows.len(), filter.limit);
     if csv_out {

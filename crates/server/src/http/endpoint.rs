@@ -355,4 +355,16 @@ mod tests {
             "defined twice, differently: {conflicts:?}"
         );
     }
+
+    /// Role fields read as strings are documented as `Role`: `Role::parse`
+    /// must take exactly the names `Role` serializes to.
+    #[test]
+    fn roles_parse_from_their_serialized_names() {
+        use crate::model::Role;
+        for role in Role::ALL {
+            let name = serde_json::to_value(role).unwrap_or_default();
+            let parsed = name.as_str().map(Role::parse);
+            assert!(matches!(parsed, Some(Ok(r)) if r == role), "{role:?}");
+        }
+    }
 }

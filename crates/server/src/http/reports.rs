@@ -10,7 +10,8 @@ use axum::routing::get;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Access, AppState, Endpoint, Principal, csv};
+use super::csv::{self, Format};
+use super::{Access, AppState, Endpoint, Principal};
 use crate::ids::{DeviceId, TenantId};
 use crate::ingest::{month_bounds, usage};
 use crate::model::{AuditEntry, DeviceFilter, Permission};
@@ -43,10 +44,21 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VolumeQuery {
+    /// `YYYY-MM`, from 1970 (what `month_bounds` takes).
+    #[schemars(regex(pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$"))]
     month: String,
-    by: Option<String>,
+    by: Option<VolumeBy>,
+    /// `total` by default.
     meter: Option<String>,
-    format: Option<String>,
+    format: Option<Format>,
+}
+
+/// What page volume is summed by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum VolumeBy {
+    Device,
+    Customer,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -77,16 +89,8 @@ async fn page_volume(
     let (from, to) = month_bounds(&q.month)
         .ok_or_else(|| ServerError::Invalid("month must be YYYY-MM".into()))?;
     let meter = q.meter.as_deref().unwrap_or("total");
-    let by_customer = match q.by.as_deref() {
-        None | Some("device") => false,
-        Some("customer") => true,
-        Some(_) => return Err(ServerError::Invalid("by must be device or customer".into())),
-    };
-    let csv_out = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => return Err(ServerError::Invalid("format must be json or csv".into())),
-    };
+    let by_customer = q.by == Some(VolumeBy::Customer);
+    let csv_out = Format::csv(q.format);
     let granted: Option<HashSet<DeviceId>> = match principal.granted_to() {
         Some(user) => Some(
             state

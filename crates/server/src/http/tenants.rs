@@ -126,15 +126,19 @@ async fn show(
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Named {
+    #[schemars(length(min = 1, max = MAX_NAME), regex(pattern = r"\S"))]
     name: String,
 }
 
-fn check_name(name: &str) -> Result<&str> {
+/// Longest name of a tenant, site, group or agent (characters, trimmed).
+pub(super) const MAX_NAME: usize = 200;
+
+pub(super) fn check_name(name: &str) -> Result<&str> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ServerError::Invalid(
-            "a name of 1 to 200 characters is needed".into(),
-        ));
+    if name.is_empty() || name.chars().count() > MAX_NAME {
+        return Err(ServerError::Invalid(format!(
+            "a name of 1 to {MAX_NAME} characters is needed"
+        )));
     }
     Ok(name)
 }
@@ -205,6 +209,7 @@ async fn remove(
 #[serde(deny_unknown_fields)]
 struct InTenant {
     tenant_id: i64,
+    #[schemars(length(min = 1, max = MAX_NAME), regex(pattern = r"\S"))]
     name: String,
 }
 

@@ -22,6 +22,8 @@ use crate::{Result, ServerError, totp};
 /// Lifetime of the token that logging in gives.
 const LOGIN_TOKEN_SECS: i64 = 12 * 3600;
 pub const MIN_PASSWORD_LEN: usize = 12;
+/// Longest API token name (characters, trimmed).
+const MAX_TOKEN_NAME: usize = 100;
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -457,6 +459,7 @@ struct SessionInfo {
 #[serde(deny_unknown_fields)]
 struct NewPassword {
     current_password: String,
+    #[schemars(length(min = MIN_PASSWORD_LEN))]
     new_password: String,
 }
 
@@ -635,7 +638,10 @@ const UNUSABLE_EMAIL: &str =
 struct CreateUser {
     tenant_id: i64,
     email: String,
+    #[schemars(length(min = MIN_PASSWORD_LEN))]
     password: String,
+    /// Read with `Role::parse`, which takes the names `Role` serializes to.
+    #[schemars(with = "Role")]
     role: String,
 }
 
@@ -704,8 +710,11 @@ async fn create(
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateToken {
+    #[schemars(length(min = 1, max = MAX_TOKEN_NAME), regex(pattern = r"\S"))]
     name: String,
+    /// At most the caller's; the caller's by default.
     #[serde(default)]
+    #[schemars(with = "Option<Role>")]
     role: Option<String>,
     #[serde(default)]
     expires_in_days: Option<u32>,
@@ -723,10 +732,11 @@ async fn create_token(
     };
     let role = weaker(requested, principal.role);
     let name = body.name.trim();
-    if name.is_empty() || name.len() > 100 {
-        return Err(ServerError::Invalid(
-            "a token name of 1 to 100 characters is needed".into(),
-        ));
+    // Characters, as the schema's maxLength counts them (not bytes).
+    if name.is_empty() || name.chars().count() > MAX_TOKEN_NAME {
+        return Err(ServerError::Invalid(format!(
+            "a token name of 1 to {MAX_TOKEN_NAME} characters is needed"
+        )));
     }
     let now = crate::now();
     let expires = body
