@@ -154,7 +154,7 @@ impl std::fmt::Debug for PinVerifier {
 }
 
 /// About the agent, for the server's records (not authenticated by the PIN).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentInfo {
     pub version: String,
     pub os: String,
@@ -162,7 +162,7 @@ pub struct AgentInfo {
 }
 
 /// Agent → server, `POST /agent/v1/activate`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationRequest {
     pub protocol_version: u8,
@@ -176,7 +176,7 @@ pub struct ActivationRequest {
 }
 
 /// Server → agent, the answer to a valid [`ActivationRequest`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationResponse {
     pub protocol_version: u8,

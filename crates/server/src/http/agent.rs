@@ -19,7 +19,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use printwatch_protocol::ProtocolError;
-use printwatch_protocol::activation::{self, ActivationRequest, PinVerifier};
+use printwatch_protocol::activation::{self, ActivationRequest, ActivationResponse, PinVerifier};
 use printwatch_protocol::envelope::{self, Direction, SeqVerdict, UnverifiedHeader};
 use printwatch_protocol::message::{AgentMessage, IngestReply, IngestStatus};
 use serde_json::json;
@@ -37,7 +37,9 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "Activate an agent: X25519 key agreement bound to its one-time PIN",
             Access::Agent,
             post(activate),
-        ),
+        )
+        .body::<ActivationRequest>()
+        .returns::<ActivationResponse>(),
         Endpoint::new(
             Method::POST,
             "/agent/v1/submit",
