@@ -7,7 +7,9 @@
 //!   sysObjectID and sysDescr.
 //! - [`decoders`]: vendor blobs (Brother's maintenance records).
 //! - [`collect`]: the collection plan, and snapshots from answers or walks.
-//! - [`snapshot`]: the snapshot model (a versioned contract).
+//! - [`snapshot`]: the snapshot model (a versioned contract), re-exported
+//!   from `printwatch-snapshot`, its own crate so that the protocol and the
+//!   server need not link the SNMP engine.
 
 pub mod collect;
 pub mod decoders;
@@ -16,10 +18,10 @@ mod enums_iana;
 pub mod mib;
 pub mod profile;
 pub mod pwg;
-pub mod snapshot;
 pub mod standard;
 
 pub use collect::{CollectError, Plan, collect, read_snapshot};
 pub use mib::MibView;
+pub use printwatch_snapshot as snapshot;
 pub use profile::{ProfileError, ProfileSet};
 pub use snapshot::{Alert, Meter, SCHEMA_VERSION, Snapshot, Source, Status, Supply, Tray};

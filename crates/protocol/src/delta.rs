@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use printwatch_printer::snapshot::{Meter, Snapshot, Supply};
+use printwatch_snapshot::{Meter, Snapshot, Supply};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -183,7 +183,7 @@ pub fn apply(base: &Snapshot, delta: &SnapshotDelta) -> Result<Snapshot> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use printwatch_printer::snapshot::{Alert, Source};
+    use printwatch_snapshot::{Alert, Source};
     use proptest::prelude::*;
 
     fn meter() -> impl Strategy<Value = Meter> {

@@ -13,6 +13,14 @@
 //!     44    … ciphertext of zstd(JSON), with the 16-byte Poly1305 tag
 //! ```
 //!
+//! Sequence numbers count per agent, direction and stream: submissions
+//! (the agent's spool, each applied exactly once) and heartbeats count
+//! separately, so a heartbeat sent while a submission waits for the server
+//! cannot make that submission stale. The stream is the message's type,
+//! known once the envelope is open; the server keeps a last-applied number
+//! for each. A server's [`crate::message::Receipt`] is sealed under the
+//! number of the envelope it answers and names that envelope's [`digest`].
+//!
 //! The first 20 bytes are the associated data: altering the version,
 //! direction, agent id or sequence number makes the envelope fail to open.
 //! The receiver reads the header first ([`UnverifiedHeader`]) only to find
@@ -232,6 +240,34 @@ fn decompress_limited(data: &[u8], limit: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Names one sealed envelope (hex of the first 16 bytes of its SHA-256):
+/// what a receipt answers.
+pub fn digest(sealed: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(sealed);
+    hash[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Opens the server's answer to `request` (an envelope this agent sealed):
+/// authentic under the agent's key, for this agent, under the request's
+/// sequence number, and naming the request's digest. Anything else is
+/// [`ProtocolError::NotAuthentic`]: not an answer from the agent's server.
+pub fn open_receipt(
+    key: &AgentKey,
+    request: &[u8],
+    reply: &[u8],
+) -> Result<crate::message::Receipt> {
+    let asked = UnverifiedHeader::parse(request)?;
+    let opened = open::<crate::message::Receipt>(key, Direction::ServerToAgent, reply)?;
+    if opened.agent_id != asked.agent_id
+        || opened.seq != asked.seq
+        || opened.message.answers != digest(request)
+    {
+        return Err(ProtocolError::NotAuthentic);
+    }
+    Ok(opened.message)
+}
+
 /// What to do with an authentic envelope, given the last sequence number
 /// applied for its agent (0 before the first).
 ///
@@ -262,6 +298,77 @@ pub fn check_sequence(last_applied: u64, seq: u64) -> SeqVerdict {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_receipt_answers_one_envelope_only() {
+        use crate::message::{Receipt, ReceiptStatus};
+        let key = AgentKey::from_bytes([7; 32]);
+        let other = AgentKey::from_bytes([8; 32]);
+        let rng = &mut rand::rngs::OsRng;
+        let agent = AgentId(3);
+        let hb = seal(&key, Direction::AgentToServer, agent, 5, &"heartbeat", rng).expect("seal");
+        let sub = seal(&key, Direction::AgentToServer, agent, 5, &"submission", rng).expect("seal");
+        let receipt = |answers: String| Receipt {
+            answers,
+            status: ReceiptStatus::Applied,
+            server_time: "2025-01-01T00:00:00Z".into(),
+            resync: vec![],
+            config: None,
+        };
+        let reply = seal(
+            &key,
+            Direction::ServerToAgent,
+            agent,
+            5,
+            &receipt(digest(&sub)),
+            rng,
+        )
+        .expect("seal");
+        assert_eq!(
+            open_receipt(&key, &sub, &reply).expect("opens").status,
+            ReceiptStatus::Applied
+        );
+        // The same sequence number, another envelope (a heartbeat's): refused.
+        assert!(matches!(
+            open_receipt(&key, &hb, &reply),
+            Err(ProtocolError::NotAuthentic)
+        ));
+        // Sealed by a server with another key: refused.
+        let forged = seal(
+            &other,
+            Direction::ServerToAgent,
+            agent,
+            5,
+            &receipt(digest(&sub)),
+            rng,
+        )
+        .expect("seal");
+        assert!(matches!(
+            open_receipt(&key, &sub, &forged),
+            Err(ProtocolError::NotAuthentic)
+        ));
+        // Under another sequence number, or reflected back as the agent's: refused.
+        let late = seal(
+            &key,
+            Direction::ServerToAgent,
+            agent,
+            6,
+            &receipt(digest(&sub)),
+            rng,
+        )
+        .expect("seal");
+        assert!(open_receipt(&key, &sub, &late).is_err());
+        let reflected = seal(
+            &key,
+            Direction::AgentToServer,
+            agent,
+            5,
+            &receipt(digest(&sub)),
+            rng,
+        )
+        .expect("seal");
+        assert!(open_receipt(&key, &sub, &reflected).is_err());
+    }
     use super::*;
     use rand::rngs::OsRng;
     use serde::Deserialize;

@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source, Supply, Tray};
+use printwatch_snapshot::{Alert, Meter, Snapshot, Source, Supply, Tray};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

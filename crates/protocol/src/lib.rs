@@ -12,12 +12,14 @@
 //! - [`message`]: what travels inside an envelope (heartbeats, submissions of
 //!   device deltas and full snapshots, commands) and the server's replies.
 //! - [`delta`]: the difference between two device snapshots.
+//! - [`config`]: the agent's configuration, as a file and as a push.
 //! - [`fuzzing`]: the checks of the fuzz targets in `fuzz/` (for fuzzing
 //!   and tests only).
 //!
 //! Wire version: [`PROTOCOL_VERSION`]. Any incompatible change bumps it.
 
 pub mod activation;
+pub mod config;
 pub mod delta;
 pub mod envelope;
 mod error;

@@ -1,6 +1,6 @@
 //! What travels inside envelopes, and the server's plain answers.
 
-use printwatch_printer::snapshot::Snapshot;
+use printwatch_snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
 
 use crate::delta::SnapshotDelta;
@@ -13,7 +13,11 @@ pub enum AgentMessage {
     Submission(Submission),
 }
 
-/// "Still here": who the agent is and what it runs on.
+/// "Still here": who the agent is, what it runs on, how it is doing.
+///
+/// Heartbeats count in a sequence of their own (see [`crate::envelope`]):
+/// one sent while the spool waits for the server can never make a pending
+/// submission look stale.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub agent_version: String,
@@ -21,6 +25,41 @@ pub struct Heartbeat {
     pub hostname: Option<String>,
     /// RFC 3339, UTC, by the agent's clock.
     pub sent_at: String,
+    /// The agent's heartbeat interval: silent for three of them, it is
+    /// reported offline.
+    #[serde(default)]
+    pub heartbeat_every_secs: u64,
+    /// Seconds since the agent started.
+    #[serde(default)]
+    pub uptime_secs: u64,
+    /// Records waiting in the agent's spool, and their bytes on disk.
+    #[serde(default)]
+    pub spool_records: u64,
+    #[serde(default)]
+    pub spool_bytes: u64,
+    /// Devices the agent knows (found by its sweeps).
+    #[serde(default)]
+    pub devices: u64,
+    #[serde(default)]
+    pub last_sweep: Option<SweepSummary>,
+    /// Version of the pushed configuration in force (0: none, the file's).
+    #[serde(default)]
+    pub config_version: u64,
+    /// Why the last pushed configuration was not applied, if it was not.
+    #[serde(default)]
+    pub config_error: Option<String>,
+}
+
+/// What the last discovery sweep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepSummary {
+    /// RFC 3339, UTC, by the agent's clock.
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub addresses: u64,
+    pub printers: u64,
+    /// Printers that answered the probe but could not be collected.
+    pub failures: u64,
 }
 
 /// One batch of collected device states.
@@ -77,15 +116,50 @@ pub enum Command {
     Uninstall,
 }
 
-/// The server's answer to an envelope: HTTP 200 with `applied`, or HTTP 409
-/// with `already_applied` and the envelope's `seq` when it is the last one
-/// applied sent again (stored before; the agent may drop it from its spool).
-/// An older envelope gets 409 with `"status": "stale_sequence"`.
+/// The server's answer to one authentic envelope, sealed
+/// ([`crate::envelope::Direction::ServerToAgent`], under the answered
+/// envelope's sequence number) and bound to it by its digest: nobody but
+/// the agent's own server can make the agent drop data from its spool,
+/// and a receipt for one envelope cannot be passed off as another's.
+/// HTTP 200 for `applied`, 409 for the others; errors before an envelope
+/// authenticates (401, 403, 413, 429) are plain `{"error"}` JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// [`crate::envelope::digest`] of the envelope answered.
+    pub answers: String,
+    pub status: ReceiptStatus,
+    /// The server's clock (RFC 3339, UTC), for the agent to see its own error.
+    pub server_time: String,
+    /// Identities whose delta did not apply: send them in full.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resync: Vec<String>,
+    /// To a heartbeat: the configuration the server holds for this agent,
+    /// when its version is not the heartbeat's `config_version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<PushedConfig>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    /// Stored now.
+    Applied,
+    /// The last envelope applied, again (its receipt was lost): stored
+    /// before, nothing stored again. The agent may drop it.
+    AlreadyApplied,
+    /// Older than the last applied of its sequence: nothing stored. Its
+    /// content was never applied under this number: seal it again after
+    /// `last_applied`.
+    Stale { last_applied: u64 },
+}
+
+/// The server's plain answer before receipts were sealed; the server moves
+/// to [`Receipt`] and this goes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestReply {
     pub status: IngestStatus,
     pub seq: u64,
-    /// Identities whose delta did not apply: send a full snapshot next.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resync: Vec<String>,
 }
@@ -94,9 +168,17 @@ pub struct IngestReply {
 #[serde(rename_all = "snake_case")]
 pub enum IngestStatus {
     Applied,
-    /// The same sequence number was applied before; nothing was stored
-    /// again (HTTP 409).
     AlreadyApplied,
+}
+
+/// A configuration pushed by the server; applies without a restart and
+/// overrides the agent's file, `[uplink]` excepted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushedConfig {
+    /// Increases with every push.
+    pub version: u64,
+    pub config: crate::config::AgentConfig,
 }
 
 #[cfg(test)]
@@ -110,6 +192,7 @@ mod tests {
             os: "linux".into(),
             hostname: None,
             sent_at: "2025-01-01T00:00:00Z".into(),
+            ..Default::default()
         });
         let text = serde_json::to_string(&hb).expect("json");
         assert!(text.starts_with("{\"type\":\"heartbeat\""), "{text}");

@@ -12,13 +12,13 @@
 
 use std::path::{Path, PathBuf};
 
-use printwatch_printer::snapshot::{Meter, Snapshot, Source, Supply};
 use printwatch_protocol::delta::{self, Indexed, ListDelta, SnapshotDelta};
 use printwatch_protocol::envelope::{self, Direction};
 use printwatch_protocol::fuzzing::{self, AGENT, SEQ};
 use printwatch_protocol::message::{
     AgentMessage, Command, CommandEnvelope, DeviceReport, Heartbeat, ServerMessage, Submission,
 };
+use printwatch_snapshot::{Meter, Snapshot, Source, Supply};
 
 const TARGETS: [&str; 4] = ["envelope", "agent_message", "snapshot_delta", "activation"];
 
@@ -169,6 +169,7 @@ fn heartbeat(hostname: &str) -> AgentMessage {
         os: "linux".into(),
         hostname: Some(hostname.into()),
         sent_at: "2025-01-02T00:00:05Z".into(),
+        ..Default::default()
     })
 }
 

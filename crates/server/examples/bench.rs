@@ -19,7 +19,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use printwatch_printer::snapshot::{Meter, Snapshot, Source, Supply};
 use printwatch_protocol::envelope::{Direction, seal};
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
 use printwatch_protocol::{AgentId, AgentKey, delta};
@@ -27,6 +26,7 @@ use printwatch_server::http::AppState;
 use printwatch_server::model::{AgentReport, IngestBatch, NewAgent, NewUser, Role, TenantKind};
 use printwatch_server::secrets::{hash_password, new_api_token, token_hash};
 use printwatch_server::serve::{self, ServeConfig};
+use printwatch_snapshot::{Meter, Snapshot, Source, Supply};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use printwatch_printer::snapshot::{Alert, Meter};
+use printwatch_snapshot::{Alert, Meter};
 
 /// A meter reading to store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub fn month_bounds(month: &str) -> Option<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use printwatch_printer::snapshot::Source;
+    use printwatch_snapshot::Source;
 
     fn meter(name: &str, value: u64) -> Meter {
         Meter {

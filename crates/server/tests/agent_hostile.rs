@@ -7,13 +7,13 @@ mod common;
 use axum::http::{Method, StatusCode};
 use common::TestDb;
 use common::app::{Reply, TestApp};
-use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source};
 use printwatch_protocol::activation::{AgentActivation, AgentInfo};
 use printwatch_protocol::envelope::{Direction, seal};
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Heartbeat, Submission};
 use printwatch_protocol::{AgentId, AgentKey};
 use printwatch_server::model::{AgentState, DeviceFilter};
 use printwatch_server::store::{AgentStore, DeviceStore, TenantStore};
+use printwatch_snapshot::{Alert, Meter, Snapshot, Source};
 use serde_json::{Value, json};
 
 /// Each test `fn(TestApp)` on SQLite, and on PostgreSQL when
@@ -299,6 +299,7 @@ async fn an_agent_that_expired_since_it_activated_stores_nothing(app: &TestApp) 
         os: "linux".into(),
         hostname: None,
         sent_at: "2025-03-02T00:00:00Z".into(),
+        ..Default::default()
     });
     let r = app.submit(&key, code.agent_id, 2, &hb).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
@@ -470,6 +471,7 @@ async fn replayed_envelopes_are_409_and_stored_once(app: &TestApp) {
         os: "linux".into(),
         hostname: None,
         sent_at: "2025-03-02T00:00:00Z".into(),
+        ..Default::default()
     });
     let r = app.submit_bytes(sealed(2, &hb)).await;
     assert_eq!(r.status, StatusCode::CONFLICT);

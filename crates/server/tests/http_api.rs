@@ -6,7 +6,6 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::app::{ADMIN_PASSWORD, TestApp};
-use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use printwatch_protocol::delta;
 use printwatch_protocol::envelope::{Direction, seal};
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Heartbeat, Submission};
@@ -14,6 +13,7 @@ use printwatch_protocol::{AgentId, AgentKey};
 use printwatch_server::ids::TenantId;
 use printwatch_server::model::DeviceFilter;
 use printwatch_server::store::{DeviceStore, TenantStore};
+use printwatch_snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use serde_json::json;
 
 fn snapshot(serial: &str, target: &str, day: u32, total: u64) -> Snapshot {
@@ -174,6 +174,7 @@ async fn an_agent_activates_submits_and_every_submission_applies_once(app: &Test
         os: "windows".into(),
         hostname: None,
         sent_at: "2025-03-02T00:00:00Z".into(),
+        ..Default::default()
     });
     assert_eq!(
         app.submit(&key, id, 3, &hb).await.json()["status"],

@@ -19,8 +19,8 @@ use std::process::Command;
 
 use axum::http::{Method, StatusCode};
 use common::app::TestApp;
-use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
+use printwatch_snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use serde_json::json;
 
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\

@@ -3,14 +3,17 @@
 
 mod common;
 
-use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use printwatch_protocol::delta;
 use printwatch_protocol::message::DeviceReport;
 use printwatch_server::ids::*;
 use printwatch_server::model::*;
 use printwatch_server::store::*;
+use printwatch_snapshot::{Alert, Meter, Snapshot, Source, Supply};
 
 const NOW: i64 = 1_735_689_600; // 2025-01-01T00:00:00Z
+/// When the test envelopes arrive: after every report they carry (a report
+/// from after its arrival is from a wrong clock, and clamped).
+const ARRIVAL: i64 = NOW + 365 * 86_400;
 
 battery!(
     tenants_see_themselves_and_their_customers_only,
@@ -35,6 +38,7 @@ battery!(
     a_device_without_serial_is_its_mac,
     a_serial_showing_up_keeps_the_device_known_by_its_mac,
     a_serial_not_read_once_keeps_the_device_known_by_it,
+    a_clock_in_the_future_does_not_freeze_a_device,
 );
 
 struct World {
@@ -117,7 +121,7 @@ fn batch(agent: &Agent, seq: u64, reports: Vec<DeviceReport>) -> IngestBatch {
         tenant_id: agent.tenant_id,
         site_id: agent.site_id,
         seq,
-        now: NOW,
+        now: ARRIVAL,
         reports,
     }
 }
@@ -1405,4 +1409,53 @@ async fn a_serial_showing_up_keeps_the_device_known_by_its_mac(store: &SqlStore)
     let devices = store.devices(&all(w.a.id)).await.unwrap();
     assert_eq!(devices.len(), 3, "{devices:?}");
     assert!(devices.iter().any(|d| d.identity == format!("mac:{mac3}")));
+}
+
+// An agent whose clock says 2100: its report is stored at its arrival
+// (with a warning), and the next correct report still moves the meters.
+async fn a_clock_in_the_future_does_not_freeze_a_device(store: &SqlStore) {
+    use printwatch_server::ingest::{format_time, parse_time};
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let s = snapshot("S1", "10.0.0.1", 0);
+    let future = at(&s, "2100-01-01T00:00:00Z", 1000);
+    let mut first = batch(&agent, 1, vec![full(&future)]);
+    first.now = NOW;
+    store.ingest(first).await.unwrap();
+    let d = store.devices(&all(w.a.id)).await.unwrap().remove(0);
+    assert_eq!(d.last_seen, NOW, "stored at its arrival, not in 2100");
+    let current = store.device_snapshot(w.a.id, d.id).await.unwrap().unwrap();
+    assert_eq!(current.collected_at, format_time(NOW));
+    assert!(
+        current
+            .warnings
+            .iter()
+            .any(|w| w.contains("ahead of the server's clock")),
+        "{:?}",
+        current.warnings
+    );
+    // A clock a little ahead (within the allowed skew) is believed.
+    let mut later = batch(
+        &agent,
+        2,
+        vec![delta_report(
+            &future,
+            &at(&s, &format_time(NOW + 3_600 + 60), 1100),
+        )],
+    );
+    later.now = NOW + 3_600;
+    let out = store.ingest(later).await.unwrap();
+    assert_eq!(
+        (out.devices, out.resync.len()),
+        (1, 0),
+        "the delta base is what the agent sent: {out:?}"
+    );
+    let readings = store
+        .meter_readings(w.a.id, d.id, 0, i64::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(values(&readings), vec![(1000, false), (1100, false)]);
+    let d = store.devices(&all(w.a.id)).await.unwrap().remove(0);
+    assert_eq!(d.last_seen, parse_time(&format_time(NOW + 3_660)).unwrap());
 }

@@ -14,12 +14,12 @@ use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
 use common::app::TestApp;
-use printwatch_printer::snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
 use printwatch_server::http::{Access, endpoints};
 use printwatch_server::ids::TenantId;
 use printwatch_server::model::DeviceFilter;
 use printwatch_server::store::{AgentStore, CredentialStore, DeviceStore, TenantStore, UserStore};
+use printwatch_snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use serde_json::{Value, json};
 
 const MARKERS: [&str; 2] = ["bbb-secret", "bbbsecret"];

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use printwatch_printer::snapshot::{Snapshot, Supply};
+use printwatch_snapshot::{Snapshot, Supply};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

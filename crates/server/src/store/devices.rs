@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use printwatch_printer::snapshot::Snapshot;
+use printwatch_snapshot::Snapshot;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 

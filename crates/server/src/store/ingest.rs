@@ -14,12 +14,16 @@
 //! lower counter among them would be taken for a reset (billed as usage).
 //! Dropping them loses nothing a bill needs: counters only grow between
 //! the readings kept.
+//!
+//! The agent's clock is not trusted either: a report stamped more than
+//! [`MAX_CLOCK_AHEAD`] after the server's time of arrival is stored at
+//! that time, with a warning (see [`clamp_to_arrival`]).
 
 use std::collections::{BTreeMap, HashMap};
 
-use printwatch_printer::snapshot::{Alert, Snapshot, Supply};
 use printwatch_protocol::delta;
 use printwatch_protocol::message::DeviceReport;
+use printwatch_snapshot::{Alert, Snapshot, Supply};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -329,11 +333,16 @@ fn apply(
     snapshot: Snapshot,
     now: i64,
 ) -> Result<Option<Applied>> {
-    let at = parse_time(&snapshot.collected_at).unwrap_or(now);
+    let sent_at = parse_time(&snapshot.collected_at).unwrap_or(now);
     let json = to_json(&snapshot)?;
     // The agent's next delta is against what it sent, overtaken or not.
     state.base = Some((delta::digest(&snapshot)?, json.clone()));
     state.rebased = true;
+    let (snapshot, json, at) = if sent_at > now + MAX_CLOCK_AHEAD {
+        clamp_to_arrival(snapshot, now)?
+    } else {
+        (snapshot, json, sent_at)
+    };
     if state.current_at.is_some_and(|last| at <= last) {
         return Ok(None);
     }
@@ -368,6 +377,28 @@ fn apply(
         supplies,
         alerts,
     }))
+}
+
+/// A report stamped later than this (seconds) after the server's clock
+/// comes from an agent whose clock is wrong: see [`clamp_to_arrival`].
+pub const MAX_CLOCK_AHEAD: i64 = 300;
+
+/// A report from the future is stored at the time it arrived, with a
+/// warning saying so. Taken as it is, it would make every later, correct
+/// report "not newer" (the module doc's rule) and freeze the device's
+/// meters until the agent's clock caught up — in 2100, say. Clamped
+/// rather than refused: the readings are real, only their time is wrong,
+/// and a refused envelope would be sent again for ever.
+fn clamp_to_arrival(mut snapshot: Snapshot, now: i64) -> Result<(Snapshot, String, i64)> {
+    let arrived = crate::ingest::format_time(now);
+    let warning = format!(
+        "collected_at {} is ahead of the server's clock; stored at its arrival, {arrived} (check the agent's clock)",
+        snapshot.collected_at.chars().take(40).collect::<String>()
+    );
+    snapshot.collected_at = arrived;
+    snapshot.warnings.push(warning);
+    let json = to_json(&snapshot)?;
+    Ok((snapshot, json, now))
 }
 
 /// Write what the envelope changed: the devices, the agent's delta bases,

@@ -277,7 +277,7 @@ pub trait DeviceStore: Send + Sync {
         &self,
         scope: TenantId,
         id: DeviceId,
-    ) -> Result<Option<printwatch_printer::snapshot::Snapshot>>;
+    ) -> Result<Option<printwatch_snapshot::Snapshot>>;
     async fn meter_readings(
         &self,
         scope: TenantId,
