@@ -2,3 +2,4 @@
 //! spool and the uplink to the server come next.
 
 pub mod scan;
+pub mod spool;
