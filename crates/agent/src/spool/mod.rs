@@ -37,12 +37,16 @@
 //!   one directory fsync (a failure here is only lost space: open deletes such segments again).
 //! - compaction: write the kept records to `NAME.seg.compact`, `fsync`, `rename` over `NAME.seg`,
 //!   `fsync` the directory.
+//! - `open`: truncations are fsynced; the ledger value it trusts is written afresh to the other
+//!   slot and fsynced *before* any segment is deleted on its word (what it read may be the page
+//!   cache's copy of a write whose fsync failed); deletions end with one directory fsync.
 //!
 //! # Failures (after PostgreSQL's "fsyncgate")
 //! A failed fsync may have dropped the dirty pages while a second fsync would report success, so
 //! an fsync is never retried for the same data: the batch is abandoned (its ids are burned), the
 //! file cut back to where it was, the segment sealed, and the next batch goes to a new segment,
-//! written and fsynced afresh. A failed ledger write is retried into the *same* slot, so the other
+//! written and fsynced afresh (the cut is fsynced too: a new write, not a retry, so the abandoned
+//! batch does not come back after a crash). A failed ledger write is retried into the *same* slot, so the other
 //! slot keeps the last durable value.
 //!
 //! # Crash at any instant (what `open` finds)
