@@ -1,5 +1,5 @@
-//! The on-site agent. For now: discovery (`scan`); schedules, the durable
-//! spool and the uplink to the server come next.
+//! The on-site agent. For now: discovery (`scan`) and the durable on-disk
+//! `spool`; schedules and the uplink to the server come next.
 
 pub mod scan;
 pub mod spool;
