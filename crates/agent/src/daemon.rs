@@ -818,7 +818,7 @@ fn unix(text: &str) -> i64 {
         .map_or_else(unix_now, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn hostname() -> Option<String> {
+pub fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .ok()

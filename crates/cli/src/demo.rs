@@ -1,22 +1,31 @@
-//! `printwatch demo`: a first look, with nothing to install. A simulated
-//! fleet of printers of many vendors (synthetic recordings made by the
-//! project) is served on loopback, on a high port, then scanned.
+//! `printwatch demo`: the whole product for a first look, with nothing to
+//! install and all in one process: a simulated fleet of printers of many
+//! vendors (synthetic recordings the project writes from its profiles:
+//! meters advancing, supplies draining) on loopback, the server on SQLite
+//! in a temporary directory, and an agent created through the server's own
+//! API, activated and running against it with short intervals. Ctrl-C
+//! stops everything; `--keep DIR` keeps the data.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use printwatch_agent::scan::ScanOptions;
+use printwatch_agent::activate::activate;
+use printwatch_agent::daemon::{self, DaemonOptions, Link};
+use printwatch_agent::state::StateDir;
+use printwatch_agent::transport::{Transport, TransportOptions};
 use printwatch_printer::ProfileSet;
+use printwatch_protocol::config::{AgentConfig, CollectConfig, HeartbeatConfig, ScanConfig};
 use printwatch_sim::{DevicePlan, Faults, Simulator, synthetic};
-use printwatch_snmp::{Credentials, snmprec};
+use printwatch_snmp::snmprec;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Printers in the simulated fleet.
-    #[arg(long, default_value = "24")]
+    #[arg(long, default_value = "50")]
     pub printers: usize,
     /// Loopback block the fleet is served on.
     #[arg(long, default_value = "127.200.0.0/24")]
@@ -24,41 +33,63 @@ pub struct DemoArgs {
     /// UDP port of the simulated printers (a high one: no privileges needed).
     #[arg(long, default_value = "16161")]
     pub port: u16,
-    /// Keep serving the fleet after the scan (Ctrl-C to stop), to try
-    /// `printwatch collect` or `walk` on it.
-    #[arg(long)]
-    pub serve: bool,
+    /// Where the server listens (the portal and the API).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Keep the server's data and the agent's state in DIR (default: a
+    /// temporary directory, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
     /// Only write the synthetic recordings to this directory.
     #[arg(long, value_name = "DIR")]
     pub write_recordings: Option<PathBuf>,
+    /// Stop by itself after this many seconds (for tests and benchmarks).
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_after: Option<u64>,
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let profiles = ProfileSet::embedded()?;
     let fleet = synthetic::demo_fleet(&profiles, args.printers.clamp(1, 250));
-    let dir = match &args.write_recordings {
+    let temporary = args.keep.is_none();
+    let base = match &args.keep {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("printwatch-demo-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let recordings = args
+        .write_recordings
+        .clone()
+        .unwrap_or_else(|| base.join("recordings"));
+    std::fs::create_dir_all(&recordings)
+        .with_context(|| format!("cannot create {}", recordings.display()))?;
     let mut files = Vec::new();
     for (name, records) in &fleet {
-        let path = dir.join(name);
+        let path = recordings.join(name);
         std::fs::write(&path, snmprec::to_string(records))
             .with_context(|| format!("cannot write {}", path.display()))?;
         files.push(path);
     }
     if args.write_recordings.is_some() {
-        eprintln!("wrote {} recordings to {}", files.len(), dir.display());
+        eprintln!("wrote {} recordings to {}", files.len(), recordings.display());
         return Ok(());
     }
+    let result = serve_everything(&args, files, profiles, &base).await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&base);
+    }
+    result
+}
+
+async fn serve_everything(
+    args: &DemoArgs,
+    files: Vec<PathBuf>,
+    profiles: ProfileSet,
+    base: &std::path::Path,
+) -> anyhow::Result<()> {
+    // 1. The fleet.
     let hosts: Vec<IpAddr> = args.bind.hosts().take(files.len()).collect();
     if hosts.len() < files.len() {
-        anyhow::bail!(
-            "--bind {} is too small for {} devices",
-            args.bind,
-            files.len()
-        );
+        anyhow::bail!("--bind {} is too small for {} devices", args.bind, files.len());
     }
     let plans: Vec<DevicePlan> = hosts
         .iter()
@@ -77,34 +108,78 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         })
         .collect();
     let simulator = Simulator::start(&plans).await?;
-    eprintln!(
-        "serving {} simulated devices on {}, port {}; scanning…",
-        simulator.served.len(),
-        args.bind,
-        args.port
-    );
-    let options = ScanOptions {
-        port: args.port,
-        credentials: vec![Credentials::v2c("public")],
-        ..ScanOptions::default()
+
+    // 2. The server.
+    let password = format!("demo-{}", random_word());
+    let server = crate::server::start_for_demo(base.join("server"), args.listen, &password).await?;
+    let url = format!("http://{}", server.addr);
+
+    // 3. An agent, created through the server's own API.
+    let admin = server.login("admin@localhost", &password).await?;
+    let code = server.create_agent(&admin, "demo agent").await?;
+    let read_only = server.create_token(&admin, "demo (read-only)", "viewer").await?;
+    let state_path = base.join("agent");
+    let state = StateDir::create(&state_path)?;
+    let link: Arc<dyn Link> = Arc::new(Transport::new(&url, TransportOptions::default())?);
+    activate(link.as_ref(), &url, &code, &state, None, true).await?;
+    let config = AgentConfig {
+        scan: ScanConfig {
+            ranges: vec![format!("{}-{}", hosts[0], hosts[hosts.len() - 1])],
+            port: Some(args.port),
+            every: Some("1h".into()),
+            ..ScanConfig::default()
+        },
+        collect: CollectConfig {
+            every: Some("30s".into()),
+            full_every: Some("1h".into()),
+        },
+        heartbeat: HeartbeatConfig {
+            every: Some("10s".into()),
+        },
+        ..AgentConfig::default()
     };
-    let addresses: Vec<IpAddr> = args.bind.hosts().collect();
-    let report = crate::scan::run_scan(addresses, options, Arc::new(profiles)).await;
-    print!("{}", crate::scan::table(&report));
-    eprint!("{}", crate::scan::summary(&report));
-    if args.serve {
-        let first = hosts.first().copied();
-        if let Some(ip) = first {
-            eprintln!(
-                "try: printwatch collect {ip}:{}   (Ctrl-C to stop)",
-                args.port
-            );
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let agent = tokio::spawn(daemon::run(DaemonOptions {
+        state: state_path,
+        config,
+        trace_uploads: None,
+        profiles: Arc::new(profiles),
+        link,
+        shutdown: stop,
+    }));
+
+    println!("printwatch demo: {} simulated printers on {} (UDP {}), a server, and an agent delivering to it", simulator.served.len(), args.bind, args.port);
+    println!("portal: {url}/");
+    println!("login: admin@localhost {password}");
+    println!("api token: {read_only}");
+    println!("try:");
+    println!("  curl -s -H 'Authorization: Bearer {read_only}' {url}/api/v1/devices");
+    println!("  curl -s -H 'Authorization: Bearer {read_only}' '{url}/api/v1/supplies?latest=true&format=csv'");
+    println!("  printwatch collect {}:{} --json", hosts[0], args.port);
+    println!("Ctrl-C stops everything.");
+
+    let deadline = async {
+        match args.stop_after {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => std::future::pending().await,
         }
-        tokio::select! {
-            () = simulator.wait() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = deadline => {}
+        () = simulator.wait() => {}
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
+    server.stop().await;
+    eprintln!("stopped");
     Ok(())
+}
+
+fn random_word() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..12)
+        .map(|_| char::from(b"abcdefghjkmnpqrstuvwxyz23456789"[rng.gen_range(0..31)]))
+        .collect()
 }

@@ -1,7 +1,9 @@
 //! `printwatch`: one binary, one subcommand per job. Thin: it parses
 //! arguments and calls the crates.
 
+mod agent;
 mod collect;
+#[cfg(feature = "server")]
 mod demo;
 mod scan;
 #[cfg(feature = "server")]
@@ -28,9 +30,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The on-site agent: activate, run, status, validate.
+    Agent(agent::AgentArgs),
     /// Collect one device: identity, status, meters, supplies, alerts.
     Collect(collect::CollectArgs),
-    /// A first look: a simulated fleet on loopback, discovered and collected.
+    /// The whole product for a first look: a simulated fleet, the server and an agent.
+    #[cfg(feature = "server")]
     Demo(demo::DemoArgs),
     /// Discover and collect the printers of address ranges.
     Scan(scan::ScanArgs),
@@ -46,6 +51,9 @@ enum Command {
 /// Exit codes of PRODUCT.md: 0 done, 1 other error, 2 usage, 3 no answer,
 /// 4 authentication failure, 5 not a printer.
 fn exit_code(error: &anyhow::Error) -> u8 {
+    if let Some(agent::Exit(code, _)) = error.downcast_ref() {
+        return *code;
+    }
     if let Some(printwatch_printer::CollectError::NotAPrinter(_)) = error.downcast_ref() {
         return 5;
     }
@@ -84,7 +92,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Agent(args) => agent::run(args).await,
             Command::Collect(args) => collect::run(args).await,
+            #[cfg(feature = "server")]
             Command::Demo(args) => demo::run(args).await,
             Command::Scan(args) => scan::run(args).await,
             #[cfg(feature = "server")]

@@ -103,3 +103,122 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     .context("the server stopped")?;
     Ok(())
 }
+
+/// A server in this process for `printwatch demo`, and the few API calls
+/// the demo makes through its own router (the same API as over HTTP).
+pub struct DemoServer {
+    pub addr: SocketAddr,
+    router: axum::Router,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub async fn start_for_demo(
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    password: &str,
+) -> anyhow::Result<DemoServer> {
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let config = ServeConfig {
+        data_dir,
+        database_url: None,
+    };
+    let (state, _) = serve::open(&config, Some(password.to_owned()))
+        .await
+        .context("cannot open the demo server's storage")?;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        // Taken (another demo?): any free port.
+        Err(_) => tokio::net::TcpListener::bind(SocketAddr::new(listen.ip(), 0))
+            .await
+            .context("cannot listen on loopback")?,
+    };
+    let addr = listener.local_addr()?;
+    let router = printwatch_server::http::router(state.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = serve::run(state, listener, shutdown).await {
+            eprintln!("printwatch demo: the server stopped: {e}");
+        }
+    });
+    Ok(DemoServer {
+        addr,
+        router,
+        stop,
+        task,
+    })
+}
+
+impl DemoServer {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(axum::body::Body::from(body.to_string()))?;
+        let response = self.router.clone().oneshot(request).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            anyhow::bail!("{method} {path}: {status}: {}", String::from_utf8_lossy(&bytes));
+        }
+        Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
+        let answer = self
+            .call("POST", "/api/v1/login", None, serde_json::json!({"email": email, "password": password}))
+            .await?;
+        text(&answer, "token")
+    }
+
+    /// The new agent's activation code.
+    pub async fn create_agent(&self, token: &str, name: &str) -> anyhow::Result<String> {
+        let tenants = self.call("GET", "/api/v1/tenants", Some(token), serde_json::Value::Null).await?;
+        let tenant = tenants
+            .as_array()
+            .and_then(|t| t.first())
+            .and_then(|t| t.get("id"))
+            .and_then(serde_json::Value::as_i64)
+            .context("the demo server has no tenant")?;
+        let answer = self
+            .call("POST", "/api/v1/agents", Some(token), serde_json::json!({"tenant_id": tenant, "name": name}))
+            .await?;
+        text(&answer, "activation_code")
+    }
+
+    pub async fn create_token(&self, token: &str, name: &str, role: &str) -> anyhow::Result<String> {
+        let answer = self
+            .call("POST", "/api/v1/tokens", Some(token), serde_json::json!({"name": name, "role": role}))
+            .await?;
+        text(&answer, "token")
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
+    }
+}
+
+fn text(answer: &serde_json::Value, key: &str) -> anyhow::Result<String> {
+    answer
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("no {key:?} in the server's answer"))
+}
