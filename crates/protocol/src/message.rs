@@ -1,4 +1,5 @@
-//! What travels inside envelopes, and the server's plain answers.
+//! What travels inside envelopes: the agent's messages and the server's
+//! sealed receipts.
 
 use printwatch_snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -82,7 +83,7 @@ pub enum DeviceReport {
         /// `Snapshot::identity()` of the device.
         identity: String,
         /// [`crate::delta::digest`] of the state the delta applies to; when the
-        /// server's copy differs, it asks for a full snapshot ([`IngestReply::resync`]).
+        /// server's copy differs, it asks for a full snapshot ([`Receipt::resync`]).
         base: String,
         delta: SnapshotDelta,
     },
@@ -121,8 +122,11 @@ pub enum Command {
 /// envelope's sequence number) and bound to it by its digest: nobody but
 /// the agent's own server can make the agent drop data from its spool,
 /// and a receipt for one envelope cannot be passed off as another's.
-/// HTTP 200 for `applied`, 409 for the others; errors before an envelope
-/// authenticates (401, 403, 413, 429) are plain `{"error"}` JSON.
+/// HTTP 200 for `applied`, 409 for the others. Plain `{"error"}` JSON
+/// instead: errors before the envelope authenticates (400, 401, 413, 429;
+/// a revoked agent's key is deleted, so its envelopes get 401), and 403
+/// for an agent that may no longer submit, with `"reason": "revoked"` or
+/// `"expired"` (nothing was stored: keep the spool, stop sending).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
@@ -152,23 +156,6 @@ pub enum ReceiptStatus {
     /// content was never applied under this number: seal it again after
     /// `last_applied`.
     Stale { last_applied: u64 },
-}
-
-/// The server's plain answer before receipts were sealed; the server moves
-/// to [`Receipt`] and this goes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IngestReply {
-    pub status: IngestStatus,
-    pub seq: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resync: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IngestStatus {
-    Applied,
-    AlreadyApplied,
 }
 
 /// A configuration pushed by the server; applies without a restart and

@@ -41,8 +41,10 @@ pub enum ServerError {
     RateLimited,
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
-    #[error("this agent is revoked or expired: create a new agent and activate it")]
+    #[error("this agent is revoked: create a new agent and activate it")]
     AgentRevoked,
+    #[error("this agent's credentials expired: create a new agent and activate it")]
+    AgentExpired,
     #[error(
         "stale envelope: sequence {seq} is not after {last_applied}; it was replayed or reordered"
     )]

@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use printwatch_protocol::config::AgentConfig;
+
 use crate::ids::{AgentId, DeviceId, GroupId, SessionId, SiteId, TenantId, TokenId, UserId};
 use crate::{Result, ServerError};
 
@@ -229,18 +231,227 @@ pub struct Agent {
     pub state: AgentState,
     pub pin_expires_at: Option<i64>,
     pub expires_at: Option<i64>,
+    /// Last applied sequence number of the agent's submissions.
     pub last_seq: i64,
+    /// Last applied sequence number of its heartbeats (a sequence of its own).
+    pub last_heartbeat_seq: i64,
+    /// Last contact (activation, heartbeat or submission), server time.
     pub last_seen_at: Option<i64>,
     pub agent_version: Option<String>,
     pub os: Option<String>,
     pub hostname: Option<String>,
+    /// Version of the configuration pushed to it (0: none).
+    pub config_version: i64,
+    #[serde(flatten)]
+    pub health: AgentHealth,
     pub created_at: i64,
+}
+
+/// Silent for this many heartbeat intervals, an agent is offline.
+pub const OFFLINE_AFTER_HEARTBEATS: i64 = 3;
+/// The heartbeat interval of an agent that did not tell its own (PRODUCT.md).
+pub const DEFAULT_HEARTBEAT_SECS: i64 = 300;
+
+/// An agent as the API shows it: [`AgentStatus`] at the time of asking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Active and heard from within three heartbeat intervals.
+    Online,
+    /// Active, silent for three heartbeat intervals or more.
+    Offline,
+    /// Waiting for activation.
+    Pending,
+    Revoked,
+    /// Its credentials ran out (`expires_at`).
+    Expired,
 }
 
 impl Agent {
     /// May this agent submit at `now`?
     pub fn may_submit(&self, now: i64) -> bool {
-        self.state == AgentState::Active && self.expires_at.is_none_or(|e| now < e)
+        self.state == AgentState::Active && !self.expired(now)
+    }
+
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|e| now >= e)
+    }
+
+    /// Why this agent may not submit at `now`, if it may not.
+    pub fn refusal(&self, now: i64) -> Option<ServerError> {
+        match self.state {
+            AgentState::Revoked | AgentState::Pending => Some(ServerError::AgentRevoked),
+            AgentState::Active if self.expired(now) => Some(ServerError::AgentExpired),
+            AgentState::Active => None,
+        }
+    }
+
+    /// The last applied sequence number of `stream`.
+    pub fn last_applied(&self, stream: Stream) -> u64 {
+        let last = match stream {
+            Stream::Submissions => self.last_seq,
+            Stream::Heartbeats => self.last_heartbeat_seq,
+        };
+        u64::try_from(last).unwrap_or(0)
+    }
+
+    /// Its heartbeat interval in seconds: its own, else the default.
+    pub fn heartbeat_every_secs(&self) -> i64 {
+        self.health
+            .heartbeat_every_secs
+            .filter(|s| *s > 0)
+            .unwrap_or(DEFAULT_HEARTBEAT_SECS)
+    }
+
+    pub fn status(&self, now: i64) -> AgentStatus {
+        match self.state {
+            AgentState::Revoked => AgentStatus::Revoked,
+            _ if self.expired(now) => AgentStatus::Expired,
+            AgentState::Pending => AgentStatus::Pending,
+            AgentState::Active => {
+                let silent_until = self.last_seen_at.map(|t| {
+                    t.saturating_add(
+                        self.heartbeat_every_secs()
+                            .saturating_mul(OFFLINE_AFTER_HEARTBEATS),
+                    )
+                });
+                if silent_until.is_some_and(|until| now < until) {
+                    AgentStatus::Online
+                } else {
+                    AgentStatus::Offline
+                }
+            }
+        }
+    }
+
+    /// Does a heartbeat reporting `in_force` need the pushed configuration?
+    pub fn config_to_push(&self, in_force: u64) -> bool {
+        self.config_version > 0 && u64::try_from(self.config_version).ok() != Some(in_force)
+    }
+}
+
+/// An agent with its status at the time of asking.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct AgentView {
+    #[serde(flatten)]
+    pub agent: Agent,
+    pub online: bool,
+    pub status: AgentStatus,
+}
+
+impl AgentView {
+    pub fn at(agent: Agent, now: i64) -> AgentView {
+        let status = agent.status(now);
+        AgentView {
+            agent,
+            online: status == AgentStatus::Online,
+            status,
+        }
+    }
+}
+
+/// Which sequence an envelope counts in (the protocol's envelope docs):
+/// submissions and heartbeats count apart, so that a heartbeat never makes
+/// a submission waiting in the agent's spool stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Submissions,
+    Heartbeats,
+}
+
+impl Stream {
+    pub fn of(message: &printwatch_protocol::message::AgentMessage) -> Stream {
+        use printwatch_protocol::message::AgentMessage;
+        match message {
+            AgentMessage::Heartbeat(_) => Stream::Heartbeats,
+            AgentMessage::Submission(_) => Stream::Submissions,
+        }
+    }
+}
+
+/// What the agent's last heartbeat told (all None before the first).
+/// Numbers are the agent's, clamped to i64; texts are cut to bounds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct AgentHealth {
+    /// When the last heartbeat arrived (server time).
+    pub last_heartbeat_at: Option<i64>,
+    /// Seconds since the agent started.
+    pub uptime_secs: Option<i64>,
+    /// Records waiting in its spool, and their bytes.
+    pub spool_records: Option<i64>,
+    pub spool_bytes: Option<i64>,
+    /// Devices the agent knows.
+    pub devices: Option<i64>,
+    pub last_sweep: Option<LastSweep>,
+    /// Its heartbeat interval: silent for three of them, it is offline.
+    pub heartbeat_every_secs: Option<i64>,
+    /// Version of the pushed configuration in force (0: none, its file's).
+    pub config_in_force: Option<i64>,
+    /// Why the last pushed configuration was not applied.
+    pub config_error: Option<String>,
+    /// The server's time minus the agent's `sent_at`, in seconds: how far
+    /// the agent's clock is behind (negative: ahead), give or take transit.
+    pub clock_error_secs: Option<i64>,
+}
+
+/// The agent's last discovery sweep, as it reported it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LastSweep {
+    /// RFC 3339, by the agent's clock (as sent, cut to 64 characters).
+    pub started_at: String,
+    pub duration_ms: i64,
+    pub addresses: i64,
+    pub printers: i64,
+    pub failures: i64,
+}
+
+/// Bounds of what agents tell about themselves (characters).
+pub const MAX_AGENT_VERSION: usize = 100;
+pub const MAX_AGENT_OS: usize = 100;
+pub const MAX_AGENT_HOSTNAME: usize = 255;
+pub const MAX_CONFIG_ERROR: usize = 1000;
+const MAX_SWEEP_TIME: usize = 64;
+
+fn cut(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// An agent's count, as stored: BIGINT, so the largest ones are clamped.
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A heartbeat as stored: bounded, clamped, stamped with the server's time.
+#[derive(Clone, Debug, Default)]
+pub struct HeartbeatRecord {
+    pub report: AgentReport,
+    pub health: AgentHealth,
+}
+
+impl HeartbeatRecord {
+    pub fn new(hb: &printwatch_protocol::message::Heartbeat, now: i64) -> HeartbeatRecord {
+        let sent_at = crate::ingest::parse_time(&hb.sent_at);
+        HeartbeatRecord {
+            report: AgentReport::bounded(&hb.agent_version, &hb.os, hb.hostname.as_deref()),
+            health: AgentHealth {
+                last_heartbeat_at: Some(now),
+                uptime_secs: Some(clamp(hb.uptime_secs)),
+                spool_records: Some(clamp(hb.spool_records)),
+                spool_bytes: Some(clamp(hb.spool_bytes)),
+                devices: Some(clamp(hb.devices)),
+                last_sweep: hb.last_sweep.as_ref().map(|s| LastSweep {
+                    started_at: cut(&s.started_at, MAX_SWEEP_TIME),
+                    duration_ms: clamp(s.duration_ms),
+                    addresses: clamp(s.addresses),
+                    printers: clamp(s.printers),
+                    failures: clamp(s.failures),
+                }),
+                heartbeat_every_secs: Some(clamp(hb.heartbeat_every_secs)),
+                config_in_force: Some(clamp(hb.config_version)),
+                config_error: hb.config_error.as_deref().map(|e| cut(e, MAX_CONFIG_ERROR)),
+                clock_error_secs: sent_at.map(|t| now.saturating_sub(t)),
+            },
+        }
     }
 }
 
@@ -251,6 +462,9 @@ pub struct AgentSecrets {
     pub pin_failures: i64,
     /// The agent key, sealed with the server master key.
     pub key_sealed: Option<Vec<u8>>,
+    /// The configuration pushed to it (JSON, sealed with the master key
+    /// under [`config_context`]), version `Agent::config_version`.
+    pub config_sealed: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for AgentSecrets {
@@ -277,6 +491,98 @@ pub struct AgentReport {
     pub version: String,
     pub os: String,
     pub hostname: Option<String>,
+}
+
+impl AgentReport {
+    /// The agent's words, cut to the bounds the API shows.
+    pub fn bounded(version: &str, os: &str, hostname: Option<&str>) -> AgentReport {
+        AgentReport {
+            version: cut(version, MAX_AGENT_VERSION),
+            os: cut(os, MAX_AGENT_OS),
+            hostname: hostname.map(|h| cut(h, MAX_AGENT_HOSTNAME)),
+        }
+    }
+}
+
+/// What the API answers in place of a secret of a pushed configuration
+/// (a community or a password); a push that sends it back is refused.
+pub const SECRET_MASK: &str = "********";
+
+/// Checks a configuration an administrator pushes to an agent: its values
+/// read (as the agent will read them), `[uplink]` is empty (it stays local
+/// to the agent: a bad push must not cut it off), and no secret is the
+/// mask the API answers in its place (a configuration read back and pushed
+/// again would replace the real secret with it).
+pub fn check_pushed_config(config: &AgentConfig) -> Result<()> {
+    config
+        .validate()
+        .map_err(|e| ServerError::Invalid(format!("configuration: {e}")))?;
+    if config.uplink != Default::default() {
+        return Err(ServerError::Invalid(
+            "configuration: [uplink] stays local to the agent (a push must not cut it off); \
+             leave it out"
+                .into(),
+        ));
+    }
+    for (i, set) in config.credentials.iter().enumerate() {
+        for (name, value) in [
+            ("community", &set.community),
+            ("auth-password", &set.auth_password),
+            ("priv-password", &set.priv_password),
+        ] {
+            if value.as_deref() == Some(SECRET_MASK) {
+                return Err(ServerError::Invalid(format!(
+                    "configuration: credentials[{}].{name} is the mask the API answers in its \
+                     place: send the secret itself",
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The configuration with its secrets replaced by [`SECRET_MASK`].
+pub fn masked_config(config: &AgentConfig) -> AgentConfig {
+    let mut out = config.clone();
+    for set in &mut out.credentials {
+        for secret in [
+            &mut set.community,
+            &mut set.auth_password,
+            &mut set.priv_password,
+        ] {
+            if secret.is_some() {
+                *secret = Some(SECRET_MASK.into());
+            }
+        }
+    }
+    out
+}
+
+/// What a pushed configuration is bound to when sealed at rest: its agent
+/// and its version (a stored configuration cannot be passed off as
+/// another agent's, or as another version).
+pub fn config_context(agent: AgentId, version: i64) -> Vec<u8> {
+    let mut context = b"printwatch/agent-config-at-rest/v1/".to_vec();
+    context.extend_from_slice(&agent.0.to_be_bytes());
+    context.extend_from_slice(&version.to_be_bytes());
+    context
+}
+
+/// The configuration pushed to an agent, as the API shows it (secrets
+/// masked).
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct AgentConfigView {
+    #[schemars(with = "i64")]
+    pub agent_id: AgentId,
+    /// 0 when none was pushed; increases with every push.
+    pub version: i64,
+    pub updated_at: Option<i64>,
+    /// The configuration as PUT (the agent file's keys), communities and
+    /// passwords masked. Documented as any JSON: its own schema is the PUT
+    /// body's, and the answer side of the document may not define it again.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub config: Option<AgentConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]

@@ -9,7 +9,9 @@ use common::TestDb;
 use common::app::{Reply, TestApp};
 use printwatch_protocol::activation::{AgentActivation, AgentInfo};
 use printwatch_protocol::envelope::{Direction, seal};
-use printwatch_protocol::message::{AgentMessage, DeviceReport, Heartbeat, Submission};
+use printwatch_protocol::message::{
+    AgentMessage, DeviceReport, Heartbeat, ReceiptStatus, Submission,
+};
 use printwatch_protocol::{AgentId, AgentKey};
 use printwatch_server::model::{AgentState, DeviceFilter};
 use printwatch_server::store::{AgentStore, DeviceStore, TenantStore};
@@ -249,6 +251,7 @@ async fn an_expired_agent_cannot_activate(app: &TestApp) {
         panic!("activated");
     };
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+    assert_eq!(refused.json()["reason"], "expired");
     let (agent, secrets) = app
         .db
         .store
@@ -294,6 +297,7 @@ async fn an_agent_that_expired_since_it_activated_stores_nothing(app: &TestApp) 
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(r.json()["reason"], "expired");
     let hb = AgentMessage::Heartbeat(Heartbeat {
         agent_version: "0.2.0".into(),
         os: "linux".into(),
@@ -303,6 +307,7 @@ async fn an_agent_that_expired_since_it_activated_stores_nothing(app: &TestApp) 
     });
     let r = app.submit(&key, code.agent_id, 2, &hb).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(r.json()["reason"], "expired");
     assert!(devices(app).await.is_empty());
     let provider = app.db.store.provider().await.unwrap().unwrap();
     let agent = app
@@ -313,8 +318,12 @@ async fn an_agent_that_expired_since_it_activated_stores_nothing(app: &TestApp) 
         .unwrap()
         .unwrap();
     assert_eq!(
-        (agent.last_seq, agent.agent_version.as_deref()),
-        (0, Some("0.1.0"))
+        (
+            agent.last_seq,
+            agent.last_heartbeat_seq,
+            agent.agent_version.as_deref()
+        ),
+        (0, 0, Some("0.1.0"))
     );
 }
 
@@ -344,9 +353,9 @@ async fn sql_metacharacters_in_a_sealed_snapshot_are_data(app: &TestApp) {
         description: Some(hostile[2].into()),
         location: Some(2),
     }];
-    let r = app.submit(&key, id, 1, &submission(&[&s])).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["status"], "applied");
+    let r = app.deliver(&key, id, 1, &submission(&[&s])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.reply.text());
+    assert_eq!(r.receipt().status, ReceiptStatus::Applied);
     let list = devices(app).await;
     assert_eq!(list.len(), 1);
     let d = &list[0];
@@ -411,9 +420,9 @@ async fn nul_characters_in_a_sealed_snapshot_are_stored_replaced(app: &TestApp) 
         description: None,
         location: None,
     }];
-    let r = app.submit(&key, id, 1, &submission(&[&s])).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["status"], "applied");
+    let r = app.deliver(&key, id, 1, &submission(&[&s])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.reply.text());
+    assert_eq!(r.receipt().status, ReceiptStatus::Applied);
     let list = devices(app).await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].model.as_deref(), Some("Laser\u{fffd}Jet"));
@@ -439,33 +448,35 @@ async fn replayed_envelopes_are_409_and_stored_once(app: &TestApp) {
         .unwrap()
     };
     let first = sealed(1, &submission(&[&snapshot("CN1", 1, 100)]));
-    let r = app.submit_bytes(first.clone()).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["status"], "applied");
+    let r = app.deliver_bytes(&key, first.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.reply.text());
+    assert_eq!(r.receipt().status, ReceiptStatus::Applied);
     // The same envelope again: delivered before, says so, stores nothing.
     for _ in 0..3 {
-        let again = app.submit_bytes(first.clone()).await;
-        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
-        assert_eq!(again.json()["status"], "already_applied");
-        assert_eq!(again.json()["seq"], 1);
+        let again = app.deliver_bytes(&key, first.clone()).await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.reply.text());
+        assert_eq!(again.receipt().status, ReceiptStatus::AlreadyApplied);
     }
     assert_eq!(readings(app).await, 1);
     let second = sealed(2, &submission(&[&snapshot("CN1", 2, 150)]));
     assert_eq!(
-        app.submit_bytes(second.clone()).await.status,
+        app.deliver_bytes(&key, second.clone()).await.status,
         StatusCode::OK
     );
     // Older than the last applied: a replay or a reordering.
-    let old = app.submit_bytes(first).await;
-    assert_eq!(old.status, StatusCode::CONFLICT, "{}", old.text());
-    assert_eq!(old.json()["status"], "stale_sequence");
-    assert_eq!(old.json()["last_applied"], 2);
+    let old = app.deliver_bytes(&key, first).await;
+    assert_eq!(old.status, StatusCode::CONFLICT, "{}", old.reply.text());
+    assert_eq!(
+        old.receipt().status,
+        ReceiptStatus::Stale { last_applied: 2 }
+    );
     // A new envelope with an old sequence number, however authentic.
     let reused = sealed(1, &submission(&[&snapshot("CN1", 3, 10)]));
-    let r = app.submit_bytes(reused).await;
+    let r = app.deliver_bytes(&key, reused).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert_eq!(r.json()["status"], "stale_sequence");
-    // Heartbeats share the sequence.
+    assert_eq!(r.receipt().status, ReceiptStatus::Stale { last_applied: 2 });
+    // Heartbeats count in a sequence of their own: 2 and even 1 are new
+    // there, and never make a submission stale.
     let hb = AgentMessage::Heartbeat(Heartbeat {
         agent_version: "0.2.0".into(),
         os: "linux".into(),
@@ -473,24 +484,37 @@ async fn replayed_envelopes_are_409_and_stored_once(app: &TestApp) {
         sent_at: "2025-03-02T00:00:00Z".into(),
         ..Default::default()
     });
-    let r = app.submit_bytes(sealed(2, &hb)).await;
-    assert_eq!(r.status, StatusCode::CONFLICT);
-    assert_eq!(r.json()["status"], "already_applied");
-    let hb3 = sealed(3, &hb);
-    assert_eq!(app.submit_bytes(hb3.clone()).await.status, StatusCode::OK);
+    let hb100 = sealed(100, &hb);
+    let r = app.deliver_bytes(&key, hb100.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.reply.text());
+    assert_eq!(r.receipt().status, ReceiptStatus::Applied);
+    let r = app.deliver_bytes(&key, hb100).await;
+    assert_eq!(r.receipt().status, ReceiptStatus::AlreadyApplied);
+    let r = app.deliver_bytes(&key, sealed(99, &hb)).await;
     assert_eq!(
-        app.submit_bytes(hb3).await.json()["status"],
-        "already_applied"
+        r.receipt().status,
+        ReceiptStatus::Stale { last_applied: 100 }
     );
+    let third = sealed(3, &submission(&[&snapshot("CN1", 3, 175)]));
+    let r = app.deliver_bytes(&key, third).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.reply.text());
+    assert_eq!(r.receipt().status, ReceiptStatus::Applied);
+    // A receipt names the envelope it answers: it opens for no other.
+    let fourth = sealed(4, &submission(&[&snapshot("CN1", 4, 180)]));
+    let reply = app.submit_bytes(fourth.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let twin = sealed(4, &submission(&[&snapshot("CN1", 4, 180)]));
+    assert!(printwatch_protocol::envelope::open_receipt(&key, &twin, &reply.body).is_err());
+    assert!(printwatch_protocol::envelope::open_receipt(&key, &fourth, &reply.body).is_ok());
     // A sequence number too large to store is refused, not "applied".
     let r = app
-        .submit_bytes(sealed(u64::MAX, &submission(&[&snapshot("CN1", 4, 9)])))
+        .submit_bytes(sealed(u64::MAX, &submission(&[&snapshot("CN1", 5, 9)])))
         .await;
     assert!(r.status.is_client_error(), "{} {}", r.status, r.text());
-    assert_ne!(r.json()["status"], "applied");
-    assert_eq!(readings(app).await, 2);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(readings(app).await, 4);
     assert_eq!(devices(app).await.len(), 1);
     let provider = app.db.store.provider().await.unwrap().unwrap();
     let agent = app.db.store.agent(provider.id, id).await.unwrap().unwrap();
-    assert_eq!(agent.last_seq, 3);
+    assert_eq!((agent.last_seq, agent.last_heartbeat_seq), (4, 100));
 }

@@ -8,7 +8,9 @@ use axum::http::{Method, StatusCode};
 use common::app::{ADMIN_PASSWORD, TestApp};
 use printwatch_protocol::delta;
 use printwatch_protocol::envelope::{Direction, seal};
-use printwatch_protocol::message::{AgentMessage, DeviceReport, Heartbeat, Submission};
+use printwatch_protocol::message::{
+    AgentMessage, DeviceReport, Heartbeat, ReceiptStatus, Submission,
+};
 use printwatch_protocol::{AgentId, AgentKey};
 use printwatch_server::ids::TenantId;
 use printwatch_server::model::DeviceFilter;
@@ -140,13 +142,13 @@ async fn an_agent_activates_submits_and_every_submission_applies_once(app: &Test
         &mut rand::rngs::OsRng,
     )
     .unwrap();
-    let r = app.submit_bytes(sealed.clone()).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["status"], "applied");
+    let r = app.deliver_bytes(&key, sealed.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.reply.text());
+    assert_eq!(r.receipt().status, ReceiptStatus::Applied);
     // The same envelope again (its answer was lost): already applied.
-    let again = app.submit_bytes(sealed).await;
+    let again = app.deliver_bytes(&key, sealed).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert_eq!(again.json()["status"], "already_applied");
+    assert_eq!(again.receipt().status, ReceiptStatus::AlreadyApplied);
     // A delta next, from a new address: the same device.
     let mut day2 = snapshot("CN123", "10.1.1.77", 2, 1250);
     day2.alerts = vec![Alert {
@@ -161,14 +163,15 @@ async fn an_agent_activates_submits_and_every_submission_applies_once(app: &Test
         base: delta::digest(&day1).unwrap(),
         delta: delta::diff(&day1, &day2).unwrap(),
     };
-    let r = app.submit(&key, id, 2, &submission(vec![report])).await;
-    assert_eq!(r.json()["status"], "applied", "{}", r.text());
-    assert!(r.json().get("resync").is_none());
+    let r = app.deliver(&key, id, 2, &submission(vec![report])).await;
+    assert_eq!(r.receipt().status, ReceiptStatus::Applied);
+    assert!(r.receipt().resync.is_empty());
     // Reordered: an older sequence number is refused.
     let r = app
-        .submit(&key, id, 1, &submission(vec![full(&day1)]))
+        .deliver(&key, id, 1, &submission(vec![full(&day1)]))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.receipt().status, ReceiptStatus::Stale { last_applied: 2 });
     let hb = AgentMessage::Heartbeat(Heartbeat {
         agent_version: "0.2.0".into(),
         os: "windows".into(),
@@ -177,8 +180,8 @@ async fn an_agent_activates_submits_and_every_submission_applies_once(app: &Test
         ..Default::default()
     });
     assert_eq!(
-        app.submit(&key, id, 3, &hb).await.json()["status"],
-        "applied"
+        app.deliver(&key, id, 3, &hb).await.receipt().status,
+        ReceiptStatus::Applied
     );
 
     let t = Some(app.admin_token.as_str());
@@ -253,7 +256,9 @@ async fn an_agent_activates_submits_and_every_submission_applies_once(app: &Test
         .call(Method::GET, &format!("/api/v1/agents/{id}"), t, None)
         .await;
     assert_eq!(agent.json()["os"], "windows");
-    assert_eq!(agent.json()["last_seq"], 3);
+    // Heartbeats count apart from submissions.
+    assert_eq!(agent.json()["last_seq"], 2);
+    assert_eq!(agent.json()["last_heartbeat_seq"], 3);
     let audit = app.call(Method::GET, "/api/v1/audit", t, None).await;
     let actions: Vec<_> = audit
         .json()
@@ -1091,7 +1096,229 @@ async fn fleet_exports_of_meters_and_supplies(app: &TestApp) {
     }
 }
 
+async fn heartbeats_show_in_the_agent_list_and_carry_the_pushed_configuration(app: &TestApp) {
+    let customer = app.customer("Acme").await;
+    let (id, key) = active_agent(app, customer).await;
+    let t = Some(app.admin_token.as_str());
+    let agent_path = format!("/api/v1/agents/{id}");
+    let show = || app.call(Method::GET, &agent_path, t, None);
+    let r = show().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        (r.json()["status"].as_str(), r.json()["online"].as_bool()),
+        (Some("online"), Some(true))
+    );
+    assert_eq!(r.json()["last_heartbeat_at"], serde_json::Value::Null);
+
+    let now = printwatch_server::now();
+    let hb = |config_version: u64| {
+        AgentMessage::Heartbeat(Heartbeat {
+            agent_version: "0.4.0".into(),
+            os: "linux".into(),
+            hostname: Some("printroom".into()),
+            sent_at: printwatch_server::ingest::format_time(now - 30),
+            heartbeat_every_secs: 60,
+            uptime_secs: 3600,
+            spool_records: 4,
+            spool_bytes: 4096,
+            devices: 12,
+            config_version,
+            ..Default::default()
+        })
+    };
+    let r = app.deliver(&key, id, 1, &hb(0)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.reply.text());
+    let receipt = r.receipt();
+    assert_eq!(receipt.status, ReceiptStatus::Applied);
+    assert_eq!(receipt.config, None, "nothing pushed yet");
+    let server_time = printwatch_server::ingest::parse_time(&receipt.server_time).unwrap();
+    assert!((server_time - printwatch_server::now()).abs() <= 2);
+    let r = show().await;
+    let a = r.json();
+    assert_eq!(
+        (a["agent_version"].as_str(), a["hostname"].as_str()),
+        (Some("0.4.0"), Some("printroom"))
+    );
+    assert_eq!(
+        (a["uptime_secs"].as_i64(), a["devices"].as_i64()),
+        (Some(3600), Some(12))
+    );
+    assert_eq!(
+        (a["spool_records"].as_i64(), a["spool_bytes"].as_i64()),
+        (Some(4), Some(4096))
+    );
+    assert_eq!(
+        (
+            a["heartbeat_every_secs"].as_i64(),
+            a["config_in_force"].as_i64()
+        ),
+        (Some(60), Some(0))
+    );
+    let clock = a["clock_error_secs"].as_i64().unwrap();
+    assert!((30..=35).contains(&clock), "{clock}");
+    assert_eq!(a["status"], "online");
+    let list = app.call(Method::GET, "/api/v1/agents", t, None).await;
+    let listed = list
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == id.0)
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (listed["status"].as_str(), listed["devices"].as_i64()),
+        (Some("online"), Some(12))
+    );
+
+    // Pushing a configuration: checked, versioned, its secrets never answered.
+    let config_path = format!("/api/v1/agents/{id}/config");
+    let put = |body: serde_json::Value| app.call(Method::PUT, &config_path, t, Some(body));
+    let r = app.call(Method::GET, &config_path, t, None).await;
+    assert_eq!(
+        (r.status, r.json()["version"].as_i64()),
+        (StatusCode::OK, Some(0))
+    );
+    for (bad, why) in [
+        (json!({"uplink": {"proxy": "http://evil:3128"}}), "uplink"),
+        (
+            json!({"collect": {"every": "15 fortnights"}}),
+            "collect.every",
+        ),
+        (json!({"heartbeat": {"every": "0s"}}), "heartbeat.every"),
+        (
+            json!({"credentials": [{"community": "********"}]}),
+            "credentials[1].community",
+        ),
+    ] {
+        let r = put(bad.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+        assert!(r.text().contains(why), "{bad}: {}", r.text());
+    }
+    let r = put(json!({"scan": {"rangez": []}})).await;
+    assert!(r.status.is_client_error(), "{}", r.text());
+    let config = json!({
+        "scan": {"ranges": ["10.2.0.0/24"], "every": "12h"},
+        "collect": {"every": "5m"},
+        "credentials": [
+            {"snmp-version": "2c", "community": "s3cret-community"},
+            {"snmp-version": "3", "user": "mon", "auth-protocol": "sha", "auth-password": "s3cret-auth",
+             "priv-protocol": "aes", "priv-password": "s3cret-priv"}
+        ]
+    });
+    let r = put(config.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["version"], 1);
+    assert!(!r.text().contains("s3cret"), "{}", r.text());
+    let r = put(config.clone()).await;
+    assert_eq!(r.json()["version"], 2);
+    let r = app.call(Method::GET, &config_path, t, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(!r.text().contains("s3cret"), "{}", r.text());
+    assert_eq!(r.json()["version"], 2);
+    assert_eq!(
+        r.json()["config"]["credentials"][0]["community"],
+        "********"
+    );
+    assert_eq!(r.json()["config"]["credentials"][1]["user"], "mon");
+    assert_eq!(r.json()["config"]["collect"]["every"], "5m");
+    // Sealed at rest.
+    let (_, secrets) = app.db.store.agent_with_secrets(id).await.unwrap().unwrap();
+    let sealed = secrets.config_sealed.unwrap();
+    assert!(!sealed.windows(6).any(|w| w == b"s3cret"));
+    assert!(!sealed.windows(5).any(|w| w == b"12h\"\"" || w == b"10.2."));
+
+    // The next heartbeat's receipt carries it, with its secrets.
+    let r = app.deliver(&key, id, 2, &hb(0)).await;
+    let pushed = r
+        .receipt()
+        .config
+        .clone()
+        .expect("the pushed configuration");
+    assert_eq!(pushed.version, 2);
+    let expected: printwatch_protocol::config::AgentConfig =
+        serde_json::from_value(config).unwrap();
+    assert_eq!(pushed.config, expected);
+    // Once in force, no more.
+    let r = app.deliver(&key, id, 3, &hb(2)).await;
+    assert_eq!(r.receipt().status, ReceiptStatus::Applied);
+    assert_eq!(r.receipt().config, None);
+    assert_eq!(show().await.json()["config_in_force"], 2);
+    assert_eq!(show().await.json()["config_version"], 2);
+    // A submission's receipt never carries it.
+    let r = app
+        .deliver(
+            &key,
+            id,
+            1,
+            &submission(vec![full(&snapshot("CN9", "10.2.0.9", 1, 10))]),
+        )
+        .await;
+    assert_eq!(
+        (r.receipt().status, r.receipt().config.clone()),
+        (ReceiptStatus::Applied, None)
+    );
+    let audit = app.call(Method::GET, "/api/v1/audit", t, None).await;
+    let configured = audit
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "agent.configure")
+        .count();
+    assert_eq!(configured, 2);
+
+    // Silent for three of its intervals (60 s): offline.
+    let silent = printwatch_server::model::HeartbeatRecord::new(
+        &Heartbeat {
+            heartbeat_every_secs: 60,
+            ..Default::default()
+        },
+        now - 180,
+    );
+    use printwatch_server::store::AgentStore;
+    assert!(
+        app.db
+            .store
+            .heartbeat(id, 10, &silent, now - 180)
+            .await
+            .unwrap()
+    );
+    let a = show().await.json();
+    assert_eq!(
+        (a["status"].as_str(), a["online"].as_bool()),
+        (Some("offline"), Some(false))
+    );
+    // Revoked: shown as such, and takes no configuration.
+    let r = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/agents/{id}/revoke"),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(show().await.json()["status"], "revoked");
+    assert_eq!(put(json!({})).await.status, StatusCode::CONFLICT);
+    // A pending agent.
+    let code = app.new_agent(&app.admin_token, customer, "annex").await;
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/agents/{}", code.agent_id),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.json()["status"].as_str(), r.json()["online"].as_bool()),
+        (Some("pending"), Some(false))
+    );
+}
+
 crate::app_on_both!(
+    heartbeats_show_in_the_agent_list_and_carry_the_pushed_configuration,
     first_start_creates_the_provider_and_its_administrator_once,
     logins_are_rate_limited,
     an_agent_activates_submits_and_every_submission_applies_once,

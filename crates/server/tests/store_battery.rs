@@ -4,7 +4,7 @@
 mod common;
 
 use printwatch_protocol::delta;
-use printwatch_protocol::message::DeviceReport;
+use printwatch_protocol::message::{DeviceReport, Heartbeat, SweepSummary};
 use printwatch_server::ids::*;
 use printwatch_server::model::*;
 use printwatch_server::store::*;
@@ -39,6 +39,9 @@ battery!(
     a_serial_showing_up_keeps_the_device_known_by_its_mac,
     a_serial_not_read_once_keeps_the_device_known_by_it,
     a_clock_in_the_future_does_not_freeze_a_device,
+    heartbeats_count_in_their_own_sequence,
+    heartbeats_store_the_agents_health,
+    pushed_configurations_are_versioned_sealed_and_audited,
 );
 
 struct World {
@@ -331,7 +334,7 @@ async fn revoked_and_expired_agents_store_nothing(store: &SqlStore) {
     assert!(store.devices(&all(w.provider.id)).await.unwrap().is_empty());
     assert!(
         !store
-            .heartbeat(agent.id, 2, &AgentReport::default(), NOW)
+            .heartbeat(agent.id, 2, &HeartbeatRecord::default(), NOW)
             .await
             .unwrap()
     );
@@ -374,7 +377,7 @@ async fn revoked_and_expired_agents_store_nothing(store: &SqlStore) {
     assert!(store.devices(&all(w.provider.id)).await.unwrap().is_empty());
     assert!(
         !store
-            .heartbeat(expired.id, 1, &AgentReport::default(), NOW)
+            .heartbeat(expired.id, 1, &HeartbeatRecord::default(), NOW)
             .await
             .unwrap(),
         "nor a heartbeat of an expired agent"
@@ -442,13 +445,13 @@ async fn each_sequence_number_applies_once(store: &SqlStore) {
     assert_eq!(readings.len(), 1);
     assert!(
         store
-            .heartbeat(agent.id, 2, &AgentReport::default(), NOW)
+            .heartbeat(agent.id, 2, &HeartbeatRecord::default(), NOW)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .heartbeat(agent.id, 2, &AgentReport::default(), NOW)
+            .heartbeat(agent.id, 2, &HeartbeatRecord::default(), NOW)
             .await
             .unwrap()
     );
@@ -457,9 +460,296 @@ async fn each_sequence_number_applies_once(store: &SqlStore) {
         .await
         .unwrap();
     assert!(
-        !after.applied,
-        "heartbeats and submissions share the sequence"
+        after.applied,
+        "heartbeats and submissions count in sequences of their own"
     );
+}
+
+fn heartbeat(sent_at: &str) -> Heartbeat {
+    Heartbeat {
+        agent_version: "0.3.0".into(),
+        os: "linux".into(),
+        hostname: Some("printroom".into()),
+        sent_at: sent_at.into(),
+        ..Default::default()
+    }
+}
+
+async fn heartbeats_count_in_their_own_sequence(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let record = HeartbeatRecord::new(&heartbeat("2025-01-01T00:00:00Z"), NOW);
+    let s = snapshot("S1", "10.0.0.1", 100);
+    assert!(
+        store
+            .ingest(batch(&agent, 1, vec![full(&s)]))
+            .await
+            .unwrap()
+            .applied
+    );
+    // A heartbeat far ahead of the submissions...
+    assert!(store.heartbeat(agent.id, 100, &record, NOW).await.unwrap());
+    // ...never makes a submission waiting in the spool stale.
+    let next = snapshot("S1", "10.0.0.1", 150);
+    assert!(
+        store
+            .ingest(batch(&agent, 2, vec![full(&next)]))
+            .await
+            .unwrap()
+            .applied
+    );
+    // A replayed or older heartbeat is refused by the store itself (the
+    // check is in the statement that applies it), a newer one applies.
+    for seq in [100, 99, 2, 0] {
+        assert!(
+            !store.heartbeat(agent.id, seq, &record, NOW).await.unwrap(),
+            "heartbeat {seq}"
+        );
+    }
+    assert!(
+        !store
+            .heartbeat(agent.id, u64::MAX, &record, NOW)
+            .await
+            .unwrap()
+    );
+    assert!(store.heartbeat(agent.id, 101, &record, NOW).await.unwrap());
+    // And a submission replay is still refused: the streams do not mix.
+    assert!(
+        !store
+            .ingest(batch(&agent, 2, vec![full(&next)]))
+            .await
+            .unwrap()
+            .applied
+    );
+    let stored = store.agent(w.a.id, agent.id).await.unwrap().unwrap();
+    assert_eq!((stored.last_seq, stored.last_heartbeat_seq), (2, 101));
+    assert_eq!(stored.last_applied(Stream::Submissions), 2);
+    assert_eq!(stored.last_applied(Stream::Heartbeats), 101);
+    // Another tenant's view: not there.
+    assert!(store.agent(w.b.id, agent.id).await.unwrap().is_none());
+}
+
+async fn heartbeats_store_the_agents_health(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let fresh = store.agent(w.a.id, agent.id).await.unwrap().unwrap();
+    assert_eq!(
+        fresh.health,
+        AgentHealth::default(),
+        "nothing before a heartbeat"
+    );
+    // Activation is a contact: online for three default intervals.
+    assert_eq!(fresh.status(NOW), AgentStatus::Online);
+    assert_eq!(fresh.status(NOW + 3 * 300 - 1), AgentStatus::Online);
+    assert_eq!(fresh.status(NOW + 3 * 300), AgentStatus::Offline);
+
+    // An agent whose numbers overflow BIGINT and whose texts go on and on:
+    // clamped and cut, never an error (the envelope would come back for ever).
+    let mut hb = heartbeat("2024-12-31T23:58:30Z");
+    hb.agent_version = "v".repeat(10_000);
+    hb.os = "o".repeat(10_000);
+    hb.hostname = Some("h".repeat(10_000));
+    hb.uptime_secs = u64::MAX;
+    hb.spool_records = 12;
+    hb.spool_bytes = 1 << 40;
+    hb.devices = 57;
+    hb.heartbeat_every_secs = 60;
+    hb.config_version = 3;
+    hb.config_error = Some("e".repeat(10_000));
+    hb.last_sweep = Some(SweepSummary {
+        started_at: "2".repeat(1000),
+        duration_ms: 1500,
+        addresses: 256,
+        printers: u64::MAX,
+        failures: 1,
+    });
+    let at = NOW + 10;
+    let record = HeartbeatRecord::new(&hb, at);
+    assert!(store.heartbeat(agent.id, 1, &record, at).await.unwrap());
+    let stored = store.agent(w.a.id, agent.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_seen_at, Some(at));
+    assert_eq!(
+        stored.agent_version.as_deref().map(str::len),
+        Some(MAX_AGENT_VERSION)
+    );
+    assert_eq!(stored.os.as_deref().map(str::len), Some(MAX_AGENT_OS));
+    assert_eq!(
+        stored.hostname.as_deref().map(str::len),
+        Some(MAX_AGENT_HOSTNAME)
+    );
+    let h = &stored.health;
+    assert_eq!(h.last_heartbeat_at, Some(at));
+    assert_eq!(h.uptime_secs, Some(i64::MAX));
+    assert_eq!((h.spool_records, h.spool_bytes), (Some(12), Some(1 << 40)));
+    assert_eq!(h.devices, Some(57));
+    assert_eq!(h.heartbeat_every_secs, Some(60));
+    assert_eq!(h.config_in_force, Some(3));
+    assert_eq!(
+        h.config_error.as_deref().map(str::len),
+        Some(MAX_CONFIG_ERROR)
+    );
+    // Server time minus the agent's sent_at: 90 s behind, plus the 10 s.
+    assert_eq!(h.clock_error_secs, Some(100));
+    let sweep = h.last_sweep.as_ref().unwrap();
+    assert_eq!(sweep.started_at.len(), 64);
+    assert_eq!(
+        (
+            sweep.duration_ms,
+            sweep.addresses,
+            sweep.printers,
+            sweep.failures
+        ),
+        (1500, 256, i64::MAX, 1)
+    );
+    assert_eq!(stored.health, record.health, "stored as made");
+    // Offline after three of its own intervals.
+    assert_eq!(stored.status(at + 179), AgentStatus::Online);
+    assert_eq!(stored.status(at + 180), AgentStatus::Offline);
+    let view = AgentView::at(stored.clone(), at + 180);
+    assert!(!view.online);
+    // An interval that overflows does not overflow the rule.
+    let mut forever = hb.clone();
+    forever.heartbeat_every_secs = u64::MAX;
+    forever.sent_at = "not a time".into();
+    let record = HeartbeatRecord::new(&forever, at);
+    assert_eq!(record.health.clock_error_secs, None);
+    assert!(store.heartbeat(agent.id, 2, &record, at).await.unwrap());
+    let stored = store.agent(w.a.id, agent.id).await.unwrap().unwrap();
+    assert_eq!(stored.status(i64::MAX - 1), AgentStatus::Online);
+    // A later heartbeat without a sweep or an error clears them.
+    let record = HeartbeatRecord::new(&heartbeat("2025-01-01T00:00:00Z"), at + 20);
+    assert!(
+        store
+            .heartbeat(agent.id, 3, &record, at + 20)
+            .await
+            .unwrap()
+    );
+    let stored = store.agent(w.a.id, agent.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.health.last_sweep.as_ref(),
+            stored.health.config_error.as_ref()
+        ),
+        (None, None)
+    );
+    assert_eq!(stored.health.heartbeat_every_secs, Some(0));
+    assert_eq!(
+        stored.heartbeat_every_secs(),
+        DEFAULT_HEARTBEAT_SECS,
+        "0: unknown"
+    );
+
+    // Pending, revoked, expired.
+    let pending = store
+        .create_agent(
+            NewAgent {
+                tenant_id: w.a.id,
+                site_id: None,
+                name: "pending".into(),
+                pin_verifier: None,
+                pin_expires_at: 0,
+                expires_at: Some(NOW + 100),
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pending.status(NOW), AgentStatus::Pending);
+    assert_eq!(pending.status(NOW + 100), AgentStatus::Expired);
+    let mut expiring = stored.clone();
+    expiring.expires_at = Some(at + 30);
+    assert_eq!(expiring.status(at + 30), AgentStatus::Expired);
+    assert!(matches!(
+        expiring.refusal(at + 30),
+        Some(printwatch_server::ServerError::AgentExpired)
+    ));
+    assert!(store.revoke_agent(w.a.id, agent.id).await.unwrap());
+    let revoked = store.agent(w.a.id, agent.id).await.unwrap().unwrap();
+    assert_eq!(revoked.status(at), AgentStatus::Revoked);
+    assert!(matches!(
+        revoked.refusal(at),
+        Some(printwatch_server::ServerError::AgentRevoked)
+    ));
+    assert!(
+        !store.heartbeat(agent.id, 4, &record, at).await.unwrap(),
+        "the store checks the state again"
+    );
+}
+
+async fn pushed_configurations_are_versioned_sealed_and_audited(store: &SqlStore) {
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let none = store.agent_config(w.a.id, agent.id).await.unwrap().unwrap();
+    assert_eq!((none.version, none.sealed.is_none()), (0, true));
+    let entry = |action: &str| NewAudit {
+        tenant_id: w.a.id,
+        actor: "admin@localhost".into(),
+        action: action.into(),
+        target: format!("agent {}", agent.id),
+        detail: String::new(),
+        at: NOW,
+    };
+    let push = |scope: TenantId, body: &'static [u8], fail: bool| {
+        let audit = entry("agent.configure");
+        store.set_agent_config_audited(
+            scope,
+            agent.id,
+            Box::new(move |version| {
+                if fail {
+                    return Err(printwatch_server::ServerError::MasterKey("broken".into()));
+                }
+                let mut out = body.to_vec();
+                out.extend_from_slice(&version.to_be_bytes());
+                Ok(out)
+            }),
+            Box::new(move |version| NewAudit {
+                detail: format!("version {version}"),
+                ..audit
+            }),
+            NOW,
+        )
+    };
+    assert_eq!(push(w.a.id, b"one", false).await.unwrap(), Some(1));
+    assert_eq!(push(w.provider.id, b"two", false).await.unwrap(), Some(2));
+    assert_eq!(push(w.b.id, b"evil", false).await.unwrap(), None, "not B's");
+    // Sealing fails: nothing changes, no entry.
+    assert!(push(w.a.id, b"three", true).await.is_err());
+    let stored = store.agent_config(w.a.id, agent.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.updated_at, Some(NOW));
+    let mut expected = b"two".to_vec();
+    expected.extend_from_slice(&2i64.to_be_bytes());
+    assert_eq!(
+        stored.sealed.as_deref(),
+        Some(&expected[..]),
+        "sealed for its version"
+    );
+    assert!(
+        store
+            .agent_config(w.b.id, agent.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (row, secrets) = store.agent_with_secrets(agent.id).await.unwrap().unwrap();
+    assert_eq!(row.config_version, 2);
+    assert_eq!(secrets.config_sealed.as_deref(), Some(&expected[..]));
+    assert!(row.config_to_push(0) && row.config_to_push(1) && !row.config_to_push(2));
+    let details: Vec<String> = store
+        .audit_log(w.a.id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "agent.configure")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert!(
+        details.contains(&"version 1".to_string()) && details.contains(&"version 2".to_string())
+    );
+    // A revoked agent takes no configuration.
+    assert!(store.revoke_agent(w.a.id, agent.id).await.unwrap());
+    assert_eq!(push(w.a.id, b"late", false).await.unwrap(), None);
 }
 
 async fn a_device_is_its_family_and_serial_not_its_address(store: &SqlStore) {

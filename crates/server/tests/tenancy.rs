@@ -213,6 +213,8 @@ fn bodies(victim: &dyn Fn(&str) -> i64) -> Vec<Option<Value>> {
     let t = victim("tenant_id");
     vec![
         None,
+        // An empty configuration (every key is optional).
+        Some(json!({})),
         Some(json!({"name": "probe"})),
         Some(json!({"tenant_id": t, "name": "probe"})),
         Some(json!({"tenant_id": t, "name": "probe", "site_id": victim("site_id")})),

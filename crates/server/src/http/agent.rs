@@ -5,28 +5,36 @@
 //! for activation, the envelope's AEAD tag for everything after. A failure
 //! of either is the same 401, whether or not the agent exists.
 //!
-//! Answers to an authentic envelope: 200 `applied` (stored now); 409 with
-//! `"status": "already_applied"` and its `seq` when it is the last one
-//! applied again (stored before: an agent whose answer was lost may drop
-//! it from its spool); 409 `"status": "stale_sequence"` when it is older
-//! (a replay or a reordering: nothing stored); 403 when the agent is
-//! revoked or expired (keep the spool, nothing was stored).
+//! Every authentic envelope is answered with a sealed [`Receipt`]
+//! (`application/octet-stream`, sealed server → agent under the envelope's
+//! sequence number and naming its digest): 200 `applied` (stored now); 409
+//! `already_applied` when it is the last one applied of its sequence again
+//! (stored before: an agent whose receipt was lost may drop it from its
+//! spool); 409 `stale` with `last_applied` when it is older (a replay or a
+//! reordering: nothing stored). Submissions and heartbeats count in
+//! sequences of their own ([`Stream`]). A heartbeat's receipt carries the
+//! configuration pushed to the agent when the agent runs another version.
+//!
+//! Plain `{"error"}` JSON instead: before the envelope authenticates (400,
+//! 401, 413, 429; a revoked agent's key is deleted, so its envelopes are
+//! 401), and 403 with `"reason": "revoked"` or `"expired"` for an authentic
+//! envelope of an agent that may no longer submit (nothing stored).
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use printwatch_protocol::ProtocolError;
 use printwatch_protocol::activation::{self, ActivationRequest, ActivationResponse, PinVerifier};
 use printwatch_protocol::envelope::{self, Direction, SeqVerdict, UnverifiedHeader};
-use printwatch_protocol::message::{AgentMessage, IngestReply, IngestStatus};
-use serde_json::json;
+use printwatch_protocol::message::{AgentMessage, PushedConfig, Receipt, ReceiptStatus};
+use printwatch_protocol::{AgentKey, ProtocolError};
 
 use super::auth::ClientAddr;
 use super::{Access, AppState, Endpoint, MAX_PIN_FAILURES};
-use crate::model::{AgentReport, AgentState, IngestBatch};
+use crate::ingest::format_time;
+use crate::model::{AgentReport, AgentState, HeartbeatRecord, IngestBatch, Stream, config_context};
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -43,11 +51,14 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(
             Method::POST,
             "/agent/v1/submit",
-            "A sealed envelope (application/octet-stream): heartbeat or device reports",
+            "A sealed envelope (application/octet-stream): heartbeat or device reports. \
+             Answered with a sealed receipt (application/octet-stream): 200 applied, 409 \
+             already applied or stale; 403 with `reason` revoked or expired",
             Access::Agent,
             post(submit).layer(DefaultBodyLimit::max(envelope::MAX_ENVELOPE)),
         )
-        .bytes(),
+        .bytes()
+        .sealed(),
     ]
 }
 
@@ -97,19 +108,15 @@ async fn activate(
             Err(e) => return Err(e.into()),
         };
     // Told only to the holder of the PIN: its credentials ran out before use.
-    if agent.expires_at.is_some_and(|e| now >= e) {
-        return Err(ServerError::AgentRevoked);
+    if agent.expired(now) {
+        return Err(ServerError::AgentExpired);
     }
     let sealed = state.master.seal_agent_key(agent.id, &agent_key)?;
-    let report = AgentReport {
-        version: request.agent.version.chars().take(100).collect(),
-        os: request.agent.os.chars().take(100).collect(),
-        hostname: request
-            .agent
-            .hostname
-            .as_ref()
-            .map(|h| h.chars().take(255).collect()),
-    };
+    let report = AgentReport::bounded(
+        &request.agent.version,
+        &request.agent.os,
+        request.agent.hostname.as_deref(),
+    );
     if !state
         .store
         .activate_agent(agent.id, &sealed, &report, now)
@@ -146,38 +153,44 @@ async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Response> 
     let sealed_key = secrets.key_sealed.as_deref().ok_or_else(not_authentic)?;
     let key = state.master.open_agent_key(agent.id, sealed_key)?;
     let opened = envelope::open::<AgentMessage>(&key, Direction::AgentToServer, &body)?;
-    drop(key);
+    // Authentic: from here on, every answer but a refusal is a sealed receipt.
     let now = crate::now();
-    if !agent.may_submit(now) {
-        return Err(ServerError::AgentRevoked);
+    if let Some(refusal) = agent.refusal(now) {
+        return Err(refusal);
     }
-    let last = u64::try_from(agent.last_seq).unwrap_or(0);
-    if let Some(refused) = sequence_refused(last, opened.seq) {
+    if i64::try_from(opened.seq).is_err() {
+        return Err(ServerError::Invalid(format!(
+            "sequence number {} is too large",
+            opened.seq
+        )));
+    }
+    let answer = Answer {
+        key: &key,
+        agent: agent.id,
+        seq: opened.seq,
+        answers: envelope::digest(&body),
+        now,
+    };
+    let stream = Stream::of(&opened.message);
+    if let Some(refused) = answer.refused(agent.last_applied(stream))? {
         return Ok(refused);
     }
-    let applied = |resync| {
-        Json(IngestReply {
-            status: IngestStatus::Applied,
-            seq: opened.seq,
-            resync,
-        })
-        .into_response()
-    };
-    match opened.message.clone() {
+    match opened.message {
         AgentMessage::Heartbeat(hb) => {
-            let report = AgentReport {
-                version: hb.agent_version.chars().take(100).collect(),
-                os: hb.os.chars().take(100).collect(),
-                hostname: hb.hostname.map(|h| h.chars().take(255).collect()),
-            };
+            let record = HeartbeatRecord::new(&hb, now);
             if !state
                 .store
-                .heartbeat(agent.id, opened.seq, &report, now)
+                .heartbeat(agent.id, opened.seq, &record, now)
                 .await?
             {
-                return not_applied(&state, agent.id, opened.seq, now).await;
+                return not_applied(&state, &answer, stream).await;
             }
-            Ok(applied(vec![]))
+            let config = if agent.config_to_push(hb.config_version) {
+                pushed_config(&state, &agent, secrets.config_sealed.as_deref())?
+            } else {
+                None
+            };
+            answer.applied(vec![], config)
         }
         AgentMessage::Submission(submission) => {
             let outcome = state
@@ -192,54 +205,113 @@ async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Response> 
                 })
                 .await?;
             if !outcome.applied {
-                return not_applied(&state, agent.id, opened.seq, now).await;
+                return not_applied(&state, &answer, stream).await;
             }
             tracing::debug!(agent = %agent.id, seq = opened.seq, devices = outcome.devices, "ingested");
-            Ok(applied(outcome.resync))
+            answer.applied(outcome.resync, None)
         }
     }
 }
 
-/// The 409 answer when `seq` does not come after `last` (the last applied).
-fn sequence_refused(last: u64, seq: u64) -> Option<Response> {
-    let (status, error) = match envelope::check_sequence(last, seq) {
-        SeqVerdict::Apply => return None,
-        // Stored before, its answer lost: the agent may drop it from its spool.
-        SeqVerdict::Duplicate => (
-            "already_applied",
-            format!("envelope {seq} was applied already; nothing stored again"),
-        ),
-        SeqVerdict::Stale { last_applied } => (
-            "stale_sequence",
-            ServerError::StaleSequence { seq, last_applied }.to_string(),
-        ),
+/// The configuration stored for `agent`, opened, for a heartbeat's receipt.
+fn pushed_config(
+    state: &AppState,
+    agent: &crate::model::Agent,
+    sealed: Option<&[u8]>,
+) -> Result<Option<PushedConfig>> {
+    let Some(sealed) = sealed else {
+        return Ok(None);
     };
-    let body = json!({ "status": status, "seq": seq, "last_applied": last, "error": error });
-    Some((StatusCode::CONFLICT, Json(body)).into_response())
+    let version = agent.config_version;
+    let json = state
+        .master
+        .open(&config_context(agent.id, version), sealed)?;
+    let config = serde_json::from_slice(&json).map_err(|e| {
+        ServerError::Corrupt(format!("pushed configuration of agent {}: {e}", agent.id))
+    })?;
+    Ok(Some(PushedConfig {
+        version: u64::try_from(version).unwrap_or(0),
+        config,
+    }))
+}
+
+/// The sealed receipt of one authentic envelope: under the agent's key and
+/// the envelope's sequence number, naming the envelope's digest.
+struct Answer<'a> {
+    key: &'a AgentKey,
+    agent: crate::ids::AgentId,
+    seq: u64,
+    answers: String,
+    now: i64,
+}
+
+impl Answer<'_> {
+    fn seal(&self, http: StatusCode, receipt: Receipt) -> Result<Response> {
+        let sealed = envelope::seal(
+            self.key,
+            Direction::ServerToAgent,
+            self.agent,
+            self.seq,
+            &receipt,
+            &mut rand::rngs::OsRng,
+        )?;
+        Ok((
+            http,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            sealed,
+        )
+            .into_response())
+    }
+
+    fn receipt(&self, status: ReceiptStatus) -> Receipt {
+        Receipt {
+            answers: self.answers.clone(),
+            status,
+            server_time: format_time(self.now),
+            resync: vec![],
+            config: None,
+        }
+    }
+
+    /// 200: stored now.
+    fn applied(&self, resync: Vec<String>, config: Option<PushedConfig>) -> Result<Response> {
+        let mut receipt = self.receipt(ReceiptStatus::Applied);
+        receipt.resync = resync;
+        receipt.config = config;
+        self.seal(StatusCode::OK, receipt)
+    }
+
+    /// The 409 receipt when the envelope does not come after `last`, the
+    /// last applied of its sequence: `already_applied` (stored before, its
+    /// receipt lost: the agent may drop it) or `stale`.
+    fn refused(&self, last: u64) -> Result<Option<Response>> {
+        let status = match envelope::check_sequence(last, self.seq) {
+            SeqVerdict::Apply => return Ok(None),
+            SeqVerdict::Duplicate => ReceiptStatus::AlreadyApplied,
+            SeqVerdict::Stale { last_applied } => ReceiptStatus::Stale { last_applied },
+        };
+        self.seal(StatusCode::CONFLICT, self.receipt(status))
+            .map(Some)
+    }
 }
 
 /// The store refused an envelope that passed the checks above: something
 /// changed in between. Say what, from the agent's row as it is now; never
 /// "applied", or the agent would drop data that was not stored.
-async fn not_applied(
-    state: &AppState,
-    id: crate::ids::AgentId,
-    seq: u64,
-    now: i64,
-) -> Result<Response> {
+async fn not_applied(state: &AppState, answer: &Answer<'_>, stream: Stream) -> Result<Response> {
     let agent = state
         .store
-        .agent_with_secrets(id)
+        .agent_with_secrets(answer.agent)
         .await?
         .map(|(agent, _)| agent)
         .ok_or(ServerError::AgentRevoked)?;
-    if !agent.may_submit(now) {
-        return Err(ServerError::AgentRevoked);
+    if let Some(refusal) = agent.refusal(answer.now) {
+        return Err(refusal);
     }
-    let last = u64::try_from(agent.last_seq).unwrap_or(0);
     // Still "apply": only a sequence number too large to store does that.
-    sequence_refused(last, seq)
-        .ok_or_else(|| ServerError::Invalid(format!("sequence number {seq} is too large")))
+    answer
+        .refused(agent.last_applied(stream))?
+        .ok_or_else(|| ServerError::Invalid(format!("sequence number {} is too large", answer.seq)))
 }
 
 #[cfg(test)]
@@ -254,9 +326,9 @@ mod tests {
     use crate::secrets::MasterKey;
     use crate::store::SqlStore;
 
-    async fn body(r: Response) -> serde_json::Value {
+    async fn receipt(r: Response, key: &AgentKey, request: &[u8]) -> Receipt {
         let bytes = to_bytes(r.into_body(), 1 << 16).await.unwrap();
-        serde_json::from_slice(&bytes).unwrap()
+        envelope::open_receipt(key, request, &bytes).unwrap()
     }
 
     // The store refusing after the handler's checks passed (a revocation
@@ -298,28 +370,62 @@ mod tests {
         assert!(
             state
                 .store
-                .heartbeat(agent.id, 5, &report, 2)
+                .heartbeat(agent.id, 5, &HeartbeatRecord::default(), 2)
                 .await
                 .unwrap()
         );
+        let key = AgentKey::from_bytes([3; 32]);
+        let request = |seq: u64| {
+            envelope::seal(
+                &key,
+                Direction::AgentToServer,
+                agent.id,
+                seq,
+                &"a heartbeat",
+                &mut rand::rngs::OsRng,
+            )
+            .unwrap()
+        };
+        let answer = |request: &[u8], seq: u64| Answer {
+            key: &key,
+            agent: agent.id,
+            seq,
+            answers: envelope::digest(request),
+            now: 3,
+        };
 
-        let r = not_applied(&state, agent.id, 5, 3).await.unwrap();
+        let req = request(5);
+        let r = not_applied(&state, &answer(&req, 5), Stream::Heartbeats)
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CONFLICT);
-        let b = body(r).await;
         assert_eq!(
-            (b["status"].as_str(), b["seq"].as_u64()),
-            (Some("already_applied"), Some(5))
+            receipt(r, &key, &req).await.status,
+            ReceiptStatus::AlreadyApplied
         );
-        let r = not_applied(&state, agent.id, 4, 3).await.unwrap();
-        assert_eq!(body(r).await["status"], "stale_sequence");
+        let req = request(4);
+        let r = not_applied(&state, &answer(&req, 4), Stream::Heartbeats)
+            .await
+            .unwrap();
+        assert_eq!(
+            receipt(r, &key, &req).await.status,
+            ReceiptStatus::Stale { last_applied: 5 }
+        );
+        // Submissions count apart: 4 is new there.
         assert!(matches!(
-            not_applied(&state, agent.id, u64::MAX, 3).await,
+            not_applied(&state, &answer(&req, 4), Stream::Submissions).await,
+            Err(ServerError::Invalid(_))
+        ));
+        let req = request(u64::MAX);
+        assert!(matches!(
+            not_applied(&state, &answer(&req, u64::MAX), Stream::Heartbeats).await,
             Err(ServerError::Invalid(_))
         ));
 
         assert!(state.store.revoke_agent(tenant.id, agent.id).await.unwrap());
+        let req = request(6);
         assert!(matches!(
-            not_applied(&state, agent.id, 6, 3).await,
+            not_applied(&state, &answer(&req, 6), Stream::Heartbeats).await,
             Err(ServerError::AgentRevoked)
         ));
         store.close().await;

@@ -1,12 +1,14 @@
 //! Agents as administrators see them: create (with a one-time PIN), list,
-//! show, new PIN, revoke.
+//! show (with their health and `online`/`status`), new PIN, the
+//! configuration pushed to them, revoke.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use printwatch_protocol::activation::{ActivationCode, Pin, PinVerifier};
+use printwatch_protocol::config::AgentConfig;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +16,11 @@ use super::tenants::MAX_NAME;
 use super::{Access, AppState, Endpoint, PIN_LIFETIME_SECS, Principal};
 use crate::ids::{AgentId, SiteId, TenantId};
 use crate::ingest::{format_time, parse_time};
-use crate::model::{Agent, NewAgent, NewAudit, Permission};
+use crate::model::{
+    Agent, AgentConfigView, AgentView, NewAgent, NewAudit, Permission, check_pushed_config,
+    config_context, masked_config,
+};
+use crate::store::{AuditWith, SealWith};
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -23,11 +29,12 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(
             Method::GET,
             "/api/v1/agents",
-            "Agents of the visible tenants",
+            "Agents of the visible tenants, with their last heartbeat and status \
+             (offline: silent for three heartbeat intervals)",
             Access::User(ManageAgents),
             get(list),
         )
-        .returns::<Vec<Agent>>(),
+        .returns::<Vec<AgentView>>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/agents",
@@ -40,11 +47,11 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(
             Method::GET,
             "/api/v1/agents/{agent_id}",
-            "One agent",
+            "One agent, with its last heartbeat and status",
             Access::User(ManageAgents),
             get(show),
         )
-        .returns::<Agent>(),
+        .returns::<AgentView>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/agents/{agent_id}/pin",
@@ -53,6 +60,24 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             post(new_pin),
         )
         .returns::<AgentPin>(),
+        Endpoint::new(
+            Method::PUT,
+            "/api/v1/agents/{agent_id}/config",
+            "Push a configuration to an agent (the file's keys as JSON, [uplink] excepted); \
+             it arrives with the agent's next heartbeat",
+            Access::User(ManageAgents),
+            put(set_config),
+        )
+        .body::<AgentConfig>()
+        .returns::<AgentConfigView>(),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/agents/{agent_id}/config",
+            "The configuration pushed to an agent (communities and passwords masked)",
+            Access::User(ManageAgents),
+            get(show_config),
+        )
+        .returns::<AgentConfigView>(),
         Endpoint::new(
             Method::POST,
             "/api/v1/agents/{agent_id}/revoke",
@@ -66,7 +91,10 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 
 async fn list(State(state): State<AppState>, principal: Principal) -> Result<impl IntoResponse> {
     principal.require(Permission::ManageAgents)?;
-    Ok(Json(state.store.agents(principal.scope()).await?))
+    let now = crate::now();
+    let agents = state.store.agents(principal.scope()).await?;
+    let views: Vec<AgentView> = agents.into_iter().map(|a| AgentView::at(a, now)).collect();
+    Ok(Json(views))
 }
 
 async fn show(
@@ -80,7 +108,81 @@ async fn show(
         .agent(principal.scope(), AgentId(id))
         .await?
         .ok_or(ServerError::NotFound)?;
-    Ok(Json(agent))
+    Ok(Json(AgentView::at(agent, crate::now())))
+}
+
+async fn set_config(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+    Json(config): Json<AgentConfig>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ManageAgents)?;
+    let agent = state
+        .store
+        .agent(principal.scope(), AgentId(id))
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    check_pushed_config(&config)?;
+    let json = serde_json::to_vec(&config)
+        .map_err(|e| ServerError::Invalid(format!("configuration: {e}")))?;
+    let master = state.master.clone();
+    let seal: SealWith =
+        Box::new(move |version| master.seal(&config_context(agent.id, version), &json));
+    let (tenant, target) = (agent.tenant_id, format!("agent {}", agent.id));
+    let entry = principal.audit_entry(tenant, "agent.configure", target, String::new());
+    let audit: AuditWith<i64> = Box::new(move |version| NewAudit {
+        detail: format!("version {version}"),
+        ..entry
+    });
+    let now = crate::now();
+    let Some(version) = state
+        .store
+        .set_agent_config_audited(principal.scope(), agent.id, seal, audit, now)
+        .await?
+    else {
+        return Err(ServerError::Conflict(
+            "the agent is revoked: it takes no configuration".into(),
+        ));
+    };
+    Ok(Json(AgentConfigView {
+        agent_id: agent.id,
+        version,
+        updated_at: Some(now),
+        config: Some(masked_config(&config)),
+    }))
+}
+
+async fn show_config(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ManageAgents)?;
+    let agent = AgentId(id);
+    let stored = state
+        .store
+        .agent_config(principal.scope(), agent)
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    let config = match &stored.sealed {
+        Some(sealed) => {
+            let json = state
+                .master
+                .open(&config_context(agent, stored.version), sealed)?;
+            let config: AgentConfig = serde_json::from_slice(&json).map_err(|e| {
+                ServerError::Corrupt(format!("pushed configuration of agent {agent}: {e}"))
+            })?;
+            Some(masked_config(&config))
+        }
+        None => None,
+    };
+    Ok(Json(AgentConfigView {
+        agent_id: agent,
+        version: stored.version,
+        updated_at: stored.updated_at,
+        config,
+    }))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -132,7 +234,7 @@ async fn issue_pin(
         ));
     }
     Ok(AgentPin {
-        agent: agent.clone(),
+        agent: AgentView::at(agent.clone(), crate::now()),
         activation_code: code.reveal(),
         activation_code_expires_at: format_time(expires),
     })
@@ -141,7 +243,7 @@ async fn issue_pin(
 /// An agent and its one-time activation code (shown once).
 #[derive(Serialize, JsonSchema)]
 struct AgentPin {
-    agent: Agent,
+    agent: AgentView,
     activation_code: String,
     /// RFC 3339.
     activation_code_expires_at: String,

@@ -60,6 +60,8 @@ pub struct Endpoint {
     pub answer: Option<SchemaFn>,
     /// `?format=csv` answers `text/csv` instead of JSON.
     pub csv: bool,
+    /// Answers (success and 409) are sealed receipts, `application/octet-stream`.
+    pub sealed: bool,
 }
 
 impl Endpoint {
@@ -81,6 +83,7 @@ impl Endpoint {
             status: StatusCode::OK,
             answer: None,
             csv: false,
+            sealed: false,
         }
     }
 
@@ -118,6 +121,13 @@ impl Endpoint {
     /// The handler answers 204 without a body.
     pub fn no_content(mut self) -> Endpoint {
         self.status = StatusCode::NO_CONTENT;
+        self
+    }
+
+    /// The handler answers sealed bytes (`application/octet-stream`), with
+    /// 200 and with 409.
+    pub fn sealed(mut self) -> Endpoint {
+        self.sealed = true;
         self
     }
 
@@ -243,7 +253,9 @@ pub(crate) fn build() -> (Value, Vec<String>) {
             Access::Public | Access::Agent => json!([]),
         };
         let mut success = json!({"description": "Success"});
-        if e.status != StatusCode::NO_CONTENT {
+        if e.sealed {
+            success["content"] = json!({"application/octet-stream": {"schema": {}}});
+        } else if e.status != StatusCode::NO_CONTENT {
             let mut content = Map::new();
             let schema = e.answer.map(|a| a(&mut gen_out).to_value());
             content.insert(
@@ -272,6 +284,13 @@ pub(crate) fn build() -> (Value, Vec<String>) {
             ("429", "Too many attempts: try again later"),
         ] {
             responses.insert(status.into(), error_response(description));
+        }
+        if e.sealed {
+            responses.insert(
+                "409".into(),
+                json!({"description": "A sealed receipt: applied before, or older than the last applied",
+                       "content": {"application/octet-stream": {"schema": {}}}}),
+            );
         }
         let mut op = json!({
             "summary": e.summary,
@@ -311,7 +330,11 @@ pub(crate) fn build() -> (Value, Vec<String>) {
     schemas.insert(
         "Error".into(),
         json!({"type": "object", "required": ["error"],
-               "properties": {"error": {"type": "string"}}}),
+        "properties": {
+            "error": {"type": "string"},
+            "reason": {"type": "string", "enum": ["revoked", "expired"],
+                       "description": "Why an agent is refused for good (403 to an agent)"}
+        }}),
     );
     let doc = json!({
         "openapi": "3.1.0",

@@ -152,9 +152,10 @@ impl IntoResponse for ServerError {
             ServerError::Invalid(_) | ServerError::DatabaseUrl(_) => StatusCode::BAD_REQUEST,
             ServerError::Conflict(_) | ServerError::StaleSequence { .. } => StatusCode::CONFLICT,
             ServerError::Unauthenticated | ServerError::TotpRequired => StatusCode::UNAUTHORIZED,
-            ServerError::Forbidden | ServerError::CrossSite | ServerError::AgentRevoked => {
-                StatusCode::FORBIDDEN
-            }
+            ServerError::Forbidden
+            | ServerError::CrossSite
+            | ServerError::AgentRevoked
+            | ServerError::AgentExpired => StatusCode::FORBIDDEN,
             ServerError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ServerError::Protocol(p) => match p {
                 P::NotAuthentic | P::WrongPin | P::NotConfirmed => StatusCode::UNAUTHORIZED,
@@ -176,6 +177,12 @@ impl IntoResponse for ServerError {
         } else {
             self.to_string()
         };
-        (status, axum::Json(json!({ "error": message }))).into_response()
+        // An agent refused for good is told why, so that it can tell its user.
+        let body = match self {
+            ServerError::AgentRevoked => json!({ "error": message, "reason": "revoked" }),
+            ServerError::AgentExpired => json!({ "error": message, "reason": "expired" }),
+            _ => json!({ "error": message }),
+        };
+        (status, axum::Json(body)).into_response()
     }
 }

@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_multi_server.sql"),
         postgres: include_str!("../../migrations/postgres/0005_multi_server.sql"),
     },
+    Migration {
+        version: 6,
+        name: "agent_health",
+        sqlite: include_str!("../../migrations/sqlite/0006_agent_health.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_agent_health.sql"),
+    },
 ];
 
 /// Bring the schema up to date. Safe to run from several servers at once

@@ -253,15 +253,52 @@ pub trait AgentStore: Send + Sync {
         id: AgentId,
         audit: NewAudit,
     ) -> Result<bool>;
-    /// Record a heartbeat at sequence `seq` (applied once: false if not after
-    /// the last applied sequence).
+    /// Record a heartbeat at sequence `seq` of the agent's heartbeats (their
+    /// own sequence, apart from submissions): applied once, false when `seq`
+    /// is not after the last applied heartbeat or the agent may not submit
+    /// (both checked in the statement that applies it).
     async fn heartbeat(
         &self,
         id: AgentId,
         seq: u64,
-        report: &AgentReport,
+        record: &HeartbeatRecord,
         now: i64,
     ) -> Result<bool>;
+    /// Push a new configuration to a visible agent that is not revoked: its
+    /// version increases, `seal` makes the stored (sealed) configuration for
+    /// that version, and `audit` the entry, all in one transaction. The new
+    /// version, or None when the agent is not visible or revoked.
+    async fn set_agent_config_audited(
+        &self,
+        scope: TenantId,
+        id: AgentId,
+        seal: SealWith,
+        audit: AuditWith<i64>,
+        now: i64,
+    ) -> Result<Option<i64>>;
+    /// The configuration pushed to a visible agent, sealed as stored.
+    async fn agent_config(&self, scope: TenantId, id: AgentId)
+    -> Result<Option<StoredAgentConfig>>;
+}
+
+/// Seals a secret for storage once the store knows what it is bound to
+/// (here: a configuration's version).
+pub type SealWith = Box<dyn FnOnce(i64) -> Result<Vec<u8>> + Send>;
+
+/// A pushed configuration as stored.
+#[derive(Clone, Default)]
+pub struct StoredAgentConfig {
+    /// 0 when none was pushed.
+    pub version: i64,
+    pub updated_at: Option<i64>,
+    /// Sealed with the master key under `model::config_context`.
+    pub sealed: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for StoredAgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredAgentConfig(version {}, …)", self.version)
+    }
 }
 
 /// Devices and their history.

@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use printwatch_protocol::activation::{ActivationCode, AgentActivation, AgentInfo};
-use printwatch_protocol::envelope::{Direction, seal};
-use printwatch_protocol::message::AgentMessage;
+use printwatch_protocol::envelope::{Direction, open_receipt, seal};
+use printwatch_protocol::message::{AgentMessage, Receipt};
 use printwatch_protocol::{AgentId, AgentKey};
 use printwatch_server::http::{AppState, router};
 use printwatch_server::secrets::MasterKey;
@@ -28,6 +28,7 @@ pub struct TestApp {
 pub struct Reply {
     pub status: StatusCode,
     pub body: Vec<u8>,
+    pub content_type: Option<String>,
 }
 
 impl Reply {
@@ -37,6 +38,27 @@ impl Reply {
 
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The server's answer to one envelope: its receipt when it is one that
+/// opens (authentic, for this envelope), else the plain answer.
+pub struct Delivered {
+    pub status: StatusCode,
+    pub receipt: Option<Receipt>,
+    pub reply: Reply,
+}
+
+impl Delivered {
+    /// The receipt; fails the test when the answer is not one.
+    pub fn receipt(&self) -> &Receipt {
+        self.receipt.as_ref().unwrap_or_else(|| {
+            panic!(
+                "not a sealed receipt: {} {}",
+                self.status,
+                self.reply.text()
+            )
+        })
     }
 }
 
@@ -139,6 +161,11 @@ impl TestApp {
             .await
             .expect("infallible");
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response
             .into_body()
             .collect()
@@ -146,7 +173,11 @@ impl TestApp {
             .expect("body")
             .to_bytes()
             .to_vec();
-        Reply { status, body }
+        Reply {
+            status,
+            body,
+            content_type,
+        }
     }
 
     pub async fn call(
@@ -208,6 +239,11 @@ impl TestApp {
             .await
             .expect("infallible");
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response
             .into_body()
             .collect()
@@ -215,7 +251,11 @@ impl TestApp {
             .expect("body")
             .to_bytes()
             .to_vec();
-        Reply { status, body }
+        Reply {
+            status,
+            body,
+            content_type,
+        }
     }
 
     /// Create a customer tenant as the admin; returns its id.
@@ -288,6 +328,43 @@ impl TestApp {
         )
         .expect("seal");
         self.submit_bytes(bytes).await
+    }
+
+    /// Seal and submit a message as agent `id`; open the receipt.
+    pub async fn deliver(
+        &self,
+        key: &AgentKey,
+        id: AgentId,
+        seq: u64,
+        msg: &AgentMessage,
+    ) -> Delivered {
+        let bytes = seal(
+            key,
+            Direction::AgentToServer,
+            id,
+            seq,
+            msg,
+            &mut rand::rngs::OsRng,
+        )
+        .expect("seal");
+        self.deliver_bytes(key, bytes).await
+    }
+
+    /// Submit a sealed envelope; open the receipt with `key`.
+    pub async fn deliver_bytes(&self, key: &AgentKey, request: Vec<u8>) -> Delivered {
+        let reply = self.submit_bytes(request.clone()).await;
+        let receipt = open_receipt(key, &request, &reply.body).ok();
+        if receipt.is_some() {
+            assert_eq!(
+                reply.content_type.as_deref(),
+                Some("application/octet-stream")
+            );
+        }
+        Delivered {
+            status: reply.status,
+            receipt,
+            reply,
+        }
     }
 
     pub async fn submit_bytes(&self, bytes: Vec<u8>) -> Reply {
