@@ -542,6 +542,34 @@ pub fn check_pushed_config(config: &AgentConfig) -> Result<()> {
     Ok(())
 }
 
+/// Reads a pushed configuration from its JSON: every table a JSON object,
+/// `credentials` an array of them (serde would also build a table from an
+/// array, field by field, which nobody means), then the agent file's keys.
+pub fn pushed_config_from_json(value: serde_json::Value) -> Result<AgentConfig> {
+    use serde_json::Value;
+    let invalid = |what: String| ServerError::Invalid(format!("configuration: {what}"));
+    let Value::Object(tables) = &value else {
+        return Err(invalid(
+            "must be a JSON object of the agent file's tables".into(),
+        ));
+    };
+    for (name, table) in tables {
+        let fits = match (name.as_str(), table) {
+            ("credentials", Value::Array(sets)) => sets.iter().all(Value::is_object),
+            ("credentials", _) => false,
+            (_, table) => table.is_object(),
+        };
+        if !fits {
+            return Err(invalid(if name == "credentials" {
+                "credentials must be an array of objects".into()
+            } else {
+                format!("{name} must be a table (a JSON object)")
+            }));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| invalid(e.to_string()))
+}
+
 /// The configuration with its secrets replaced by [`SECRET_MASK`].
 pub fn masked_config(config: &AgentConfig) -> AgentConfig {
     let mut out = config.clone();

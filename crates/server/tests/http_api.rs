@@ -1190,6 +1190,13 @@ async fn heartbeats_show_in_the_agent_list_and_carry_the_pushed_configuration(ap
             json!({"credentials": [{"community": "********"}]}),
             "credentials[1].community",
         ),
+        (json!({"uplink": [null, null]}), "uplink must be a table"),
+        (json!({"scan": ["10.0.0.0/8"]}), "scan must be a table"),
+        (
+            json!({"credentials": [["2c", "public"]]}),
+            "credentials must be an array",
+        ),
+        (json!([]), "JSON object"),
     ] {
         let r = put(bad.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());

@@ -18,7 +18,7 @@ use crate::ids::{AgentId, SiteId, TenantId};
 use crate::ingest::{format_time, parse_time};
 use crate::model::{
     Agent, AgentConfigView, AgentView, NewAgent, NewAudit, Permission, check_pushed_config,
-    config_context, masked_config,
+    config_context, masked_config, pushed_config_from_json,
 };
 use crate::store::{AuditWith, SealWith};
 use crate::{Result, ServerError};
@@ -115,7 +115,7 @@ async fn set_config(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<i64>,
-    Json(config): Json<AgentConfig>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<impl IntoResponse> {
     principal.require(Permission::ManageAgents)?;
     let agent = state
@@ -123,6 +123,9 @@ async fn set_config(
         .agent(principal.scope(), AgentId(id))
         .await?
         .ok_or(ServerError::NotFound)?;
+    // Read by hand (the body is documented as `AgentConfig`): see
+    // `pushed_config_from_json`.
+    let config = pushed_config_from_json(body)?;
     check_pushed_config(&config)?;
     let json = serde_json::to_vec(&config)
         .map_err(|e| ServerError::Invalid(format!("configuration: {e}")))?;
