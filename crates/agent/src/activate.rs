@@ -5,7 +5,9 @@
 
 use std::time::SystemTime;
 
-use printwatch_protocol::activation::{ActivationCode, ActivationResponse, AgentActivation, AgentInfo};
+use printwatch_protocol::activation::{
+    ActivationCode, ActivationResponse, AgentActivation, AgentInfo,
+};
 
 use crate::daemon::Link;
 use crate::state::{Identity, StateDir, StateError};
@@ -23,9 +25,13 @@ pub enum ActivateError {
     AlreadyActivated(i64),
     #[error("cannot reach the server: {0}")]
     Unreachable(String),
-    #[error("the server refused the activation ({0}): the code is wrong, used or expired; create a new one on the server")]
+    #[error(
+        "the server refused the activation ({0}): the code is wrong, used or expired; create a new one on the server"
+    )]
     Refused(String),
-    #[error("the server's answer does not confirm the key: wrong code, or this is not the server that made the code")]
+    #[error(
+        "the server's answer does not confirm the key: wrong code, or this is not the server that made the code"
+    )]
     NotConfirmed,
     #[error("unexpected answer from the server: {0}")]
     Unexpected(String),
@@ -69,7 +75,8 @@ pub async fn activate(
     };
     let (pending, request) = AgentActivation::start(&code, info, &mut rand::rngs::OsRng)
         .map_err(|e| ActivateError::BadCode(e.to_string()))?;
-    let body = serde_json::to_vec(&request).map_err(|e| ActivateError::Unexpected(e.to_string()))?;
+    let body =
+        serde_json::to_vec(&request).map_err(|e| ActivateError::Unexpected(e.to_string()))?;
     let (status, answer) = link
         .post(ACTIVATE_PATH, "application/json", body, 64 * 1024)
         .await
@@ -77,12 +84,21 @@ pub async fn activate(
     let text = || String::from_utf8_lossy(&answer[..answer.len().min(300)]).into_owned();
     match status {
         200 => {}
-        401 | 403 | 404 => return Err(ActivateError::Refused(format!("HTTP {status}: {}", text()))),
-        _ => return Err(ActivateError::Unexpected(format!("HTTP {status}: {}", text()))),
+        401 | 403 | 404 => {
+            return Err(ActivateError::Refused(format!("HTTP {status}: {}", text())));
+        }
+        _ => {
+            return Err(ActivateError::Unexpected(format!(
+                "HTTP {status}: {}",
+                text()
+            )));
+        }
     }
     let response: ActivationResponse =
         serde_json::from_slice(&answer).map_err(|e| ActivateError::Unexpected(e.to_string()))?;
-    let key = pending.finish(&response).map_err(|_| ActivateError::NotConfirmed)?;
+    let key = pending
+        .finish(&response)
+        .map_err(|_| ActivateError::NotConfirmed)?;
     let identity = Identity {
         agent_id: code.agent_id,
         server: server.trim_end_matches('/').to_owned(),

@@ -1,5 +1,7 @@
-//! The on-site agent. For now: discovery (`scan`) and the durable on-disk
-//! `spool`; schedules and the uplink to the server come next.
+//! The on-site agent: discovery (`scan`), the daemon (`daemon`) that runs
+//! the `schedule`, collects into the durable `spool` and delivers through
+//! the `uplink` state machine over the `transport`, its `state` directory,
+//! `settings` and `activate`.
 
 pub mod activate;
 pub mod daemon;
@@ -8,4 +10,5 @@ pub mod schedule;
 pub mod settings;
 pub mod spool;
 pub mod state;
+pub mod transport;
 pub mod uplink;

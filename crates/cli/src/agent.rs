@@ -130,7 +130,11 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<AgentConfig> {
     Ok(config)
 }
 
-fn link(server: &str, proxy: Option<String>, ca_file: Option<PathBuf>) -> anyhow::Result<Arc<dyn Link>> {
+fn link(
+    server: &str,
+    proxy: Option<String>,
+    ca_file: Option<PathBuf>,
+) -> anyhow::Result<Arc<dyn Link>> {
     let transport = Transport::new(
         server,
         TransportOptions {
@@ -179,7 +183,12 @@ async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
         wait_for_signal().await;
         let _ = stop_tx.send(true);
     });
-    eprintln!("agent {} → {} (state in {})", identity.agent_id, identity.server, path.display());
+    eprintln!(
+        "agent {} → {} (state in {})",
+        identity.agent_id,
+        identity.server,
+        path.display()
+    );
     let stopped = daemon::run(DaemonOptions {
         state: path,
         config,
@@ -251,9 +260,17 @@ fn status_cmd(a: StatusArgs) -> anyhow::Result<()> {
     }
     println!(
         "running: {}  devices: {}  collections: {}  spool: {} records, {} bytes  last acknowledged: #{}",
-        status.running, status.devices, status.collections, status.spool_records, status.spool_bytes, uplink.last_acked
+        status.running,
+        status.devices,
+        status.collections,
+        status.spool_records,
+        status.spool_bytes,
+        uplink.last_acked
     );
-    println!("last contact: {}", last_contact.as_deref().unwrap_or("never"));
+    println!(
+        "last contact: {}",
+        last_contact.as_deref().unwrap_or("never")
+    );
     if let Some(r) = &uplink.refused {
         println!("REFUSED by the server: {}", r.explain());
     }

@@ -70,7 +70,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         files.push(path);
     }
     if args.write_recordings.is_some() {
-        eprintln!("wrote {} recordings to {}", files.len(), recordings.display());
+        eprintln!(
+            "wrote {} recordings to {}",
+            files.len(),
+            recordings.display()
+        );
         return Ok(());
     }
     let result = serve_everything(&args, files, profiles, &base).await;
@@ -89,7 +93,11 @@ async fn serve_everything(
     // 1. The fleet.
     let hosts: Vec<IpAddr> = args.bind.hosts().take(files.len()).collect();
     if hosts.len() < files.len() {
-        anyhow::bail!("--bind {} is too small for {} devices", args.bind, files.len());
+        anyhow::bail!(
+            "--bind {} is too small for {} devices",
+            args.bind,
+            files.len()
+        );
     }
     let plans: Vec<DevicePlan> = hosts
         .iter()
@@ -117,7 +125,9 @@ async fn serve_everything(
     // 3. An agent, created through the server's own API.
     let admin = server.login("admin@localhost", &password).await?;
     let code = server.create_agent(&admin, "demo agent").await?;
-    let read_only = server.create_token(&admin, "demo (read-only)", "viewer").await?;
+    let read_only = server
+        .create_token(&admin, "demo (read-only)", "viewer")
+        .await?;
     let state_path = base.join("agent");
     let state = StateDir::create(&state_path)?;
     let link: Arc<dyn Link> = Arc::new(Transport::new(&url, TransportOptions::default())?);
@@ -148,13 +158,20 @@ async fn serve_everything(
         shutdown: stop,
     }));
 
-    println!("printwatch demo: {} simulated printers on {} (UDP {}), a server, and an agent delivering to it", simulator.served.len(), args.bind, args.port);
+    println!(
+        "printwatch demo: {} simulated printers on {} (UDP {}), a server, and an agent delivering to it",
+        simulator.served.len(),
+        args.bind,
+        args.port
+    );
     println!("portal: {url}/");
     println!("login: admin@localhost {password}");
     println!("api token: {read_only}");
     println!("try:");
     println!("  curl -s -H 'Authorization: Bearer {read_only}' {url}/api/v1/devices");
-    println!("  curl -s -H 'Authorization: Bearer {read_only}' '{url}/api/v1/supplies?latest=true&format=csv'");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {read_only}' '{url}/api/v1/supplies?latest=true&format=csv'"
+    );
     println!("  printwatch collect {}:{} --json", hosts[0], args.port);
     println!("Ctrl-C stops everything.");
 

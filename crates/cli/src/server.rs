@@ -175,21 +175,36 @@ impl DemoServer {
         let status = response.status();
         let bytes = response.into_body().collect().await?.to_bytes();
         if !status.is_success() {
-            anyhow::bail!("{method} {path}: {status}: {}", String::from_utf8_lossy(&bytes));
+            anyhow::bail!(
+                "{method} {path}: {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
         Ok(serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
 
     pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
         let answer = self
-            .call("POST", "/api/v1/login", None, serde_json::json!({"email": email, "password": password}))
+            .call(
+                "POST",
+                "/api/v1/login",
+                None,
+                serde_json::json!({"email": email, "password": password}),
+            )
             .await?;
         text(&answer, "token")
     }
 
     /// The new agent's activation code.
     pub async fn create_agent(&self, token: &str, name: &str) -> anyhow::Result<String> {
-        let tenants = self.call("GET", "/api/v1/tenants", Some(token), serde_json::Value::Null).await?;
+        let tenants = self
+            .call(
+                "GET",
+                "/api/v1/tenants",
+                Some(token),
+                serde_json::Value::Null,
+            )
+            .await?;
         let tenant = tenants
             .as_array()
             .and_then(|t| t.first())
@@ -197,14 +212,29 @@ impl DemoServer {
             .and_then(serde_json::Value::as_i64)
             .context("the demo server has no tenant")?;
         let answer = self
-            .call("POST", "/api/v1/agents", Some(token), serde_json::json!({"tenant_id": tenant, "name": name}))
+            .call(
+                "POST",
+                "/api/v1/agents",
+                Some(token),
+                serde_json::json!({"tenant_id": tenant, "name": name}),
+            )
             .await?;
         text(&answer, "activation_code")
     }
 
-    pub async fn create_token(&self, token: &str, name: &str, role: &str) -> anyhow::Result<String> {
+    pub async fn create_token(
+        &self,
+        token: &str,
+        name: &str,
+        role: &str,
+    ) -> anyhow::Result<String> {
         let answer = self
-            .call("POST", "/api/v1/tokens", Some(token), serde_json::json!({"name": name, "role": role}))
+            .call(
+                "POST",
+                "/api/v1/tokens",
+                Some(token),
+                serde_json::json!({"name": name, "role": role}),
+            )
             .await?;
         text(&answer, "token")
     }

@@ -68,11 +68,21 @@ fn start_server(data: &Path, port: u16) -> Proc {
 }
 
 /// One HTTP/1.1 request; the status and the JSON answer.
-fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -83,8 +93,15 @@ fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<V
     stream.read_to_end(&mut answer).unwrap();
     let text = String::from_utf8_lossy(&answer);
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(rest)
     } else {
         rest.to_string()
@@ -114,12 +131,22 @@ struct Server {
 
 impl Server {
     fn connect(port: u16) -> Server {
-        let (status, login) = http(port, "POST", "/api/v1/login", None, Some(json!({"email": "admin@localhost", "password": PASSWORD})));
+        let (status, login) = http(
+            port,
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"email": "admin@localhost", "password": PASSWORD})),
+        );
         assert_eq!(status, 200, "{login}");
         let token = login["token"].as_str().unwrap().to_string();
         let (_, tenants) = http(port, "GET", "/api/v1/tenants", Some(&token), None);
         let tenant = tenants[0]["id"].as_i64().unwrap();
-        Server { port, token, tenant }
+        Server {
+            port,
+            token,
+            tenant,
+        }
     }
 
     /// A new agent: its id and activation code.
@@ -133,7 +160,10 @@ impl Server {
         );
         assert!(status == 200 || status == 201, "{a}");
         let code = a["activation_code"].as_str().unwrap().to_string();
-        let id = a["agent"]["id"].as_i64().or_else(|| a["id"].as_i64()).unwrap_or_else(|| code.split('-').next().unwrap().parse().unwrap());
+        let id = a["agent"]["id"]
+            .as_i64()
+            .or_else(|| a["id"].as_i64())
+            .unwrap_or_else(|| code.split('-').next().unwrap().parse().unwrap());
         (id, code)
     }
 
@@ -159,16 +189,34 @@ fn agent(state: &Path, args: &[&str]) -> Command {
 }
 
 fn activate(state: &Path, port: u16, code: &str) {
-    let out = agent(state, &["activate", "--server", &format!("http://127.0.0.1:{port}"), "--code", code])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = agent(
+        state,
+        &[
+            "activate",
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--code",
+            code,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn run_agent(state: &Path, config: &Path, trace: &Path) -> Proc {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(state.with_extension("log")).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.with_extension("log"))
+        .unwrap();
     Proc(
-        agent(state, &["run", "--config"])
+        agent(state, &["run"])
+            .arg("--config")
             .arg(config)
             .arg("--trace-uploads")
             .arg(trace)
@@ -205,20 +253,44 @@ fn fleet(block: &str) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("recordings");
     let out = Command::new(BIN)
-        .args(["demo", "--printers", &PRINTERS.to_string(), "--write-recordings"])
+        .args([
+            "demo",
+            "--printers",
+            &PRINTERS.to_string(),
+            "--write-recordings",
+        ])
         .arg(&rec)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Only printers (the demo fleet has a router too).
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&rec).unwrap().map(|e| e.unwrap().path()).filter(|p| !p.to_string_lossy().contains("router")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&rec)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().contains("router"))
+        .collect();
     files.sort();
     files.truncate(PRINTERS);
     let port = free_udp_port();
     let net: ipnet::Ipv4Net = block.parse().unwrap();
     let hosts: Vec<_> = net.hosts().take(PRINTERS).collect();
     let sim = Command::new(BIN)
-        .args(["sim", "--bind", block, "--count", &PRINTERS.to_string(), "--port", &port.to_string(), "--pages-per-minute", "600", "--unique"])
+        .args([
+            "sim",
+            "--bind",
+            block,
+            "--count",
+            &PRINTERS.to_string(),
+            "--port",
+            &port.to_string(),
+            "--pages-per-minute",
+            "600",
+            "--unique",
+        ])
         .args(&files)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -246,30 +318,29 @@ fn write_config(path: &Path, fleet: &Fleet, collect: &str) {
 }
 
 /// Every total meter reading the server stored, per device identity.
-fn readings(server: &Server) -> BTreeMap<String, Vec<(String, i64)>> {
+fn readings(server: &Server) -> BTreeMap<String, Vec<(i64, i64)>> {
     let mut out = BTreeMap::new();
     for d in server.devices() {
         let id = d["id"].as_i64().unwrap();
         let identity = d["identity"].as_str().unwrap_or_default().to_string();
-        let v = server.get(&format!("/api/v1/devices/{id}/meters?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z"));
-        let rows = v.as_array().cloned().or_else(|| v["readings"].as_array().cloned()).unwrap_or_default();
-        let mut list: Vec<(String, i64)> = rows
+        let v = server.get(&format!(
+            "/api/v1/devices/{id}/meters?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z"
+        ));
+        let rows = v["readings"].as_array().cloned().unwrap_or_default();
+        let mut list: Vec<(i64, i64)> = rows
             .iter()
             .filter(|r| r["name"] == "total")
-            .map(|r| (r["at"].as_str().or(r["collected_at"].as_str()).unwrap_or_default().to_string(), r["value"].as_i64().unwrap_or(0)))
+            .map(|r| {
+                (
+                    r["at"].as_i64().unwrap_or(0),
+                    r["value"].as_i64().unwrap_or(0),
+                )
+            })
             .collect();
         list.sort();
         out.insert(identity, list);
     }
     out
-}
-
-fn epoch(text: &str) -> i64 {
-    humantime::parse_rfc3339(text)
-        .unwrap()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 #[test]
@@ -289,7 +360,9 @@ fn readings_arrive_exactly_once_through_outages_and_kills() {
     let mut agent_proc = run_agent(&state, &config, &trace);
 
     // Devices, meters and supplies through the REST API.
-    wait_for("every device in the API", Duration::from_secs(60), || server.devices().len() == PRINTERS);
+    wait_for("every device in the API", Duration::from_secs(60), || {
+        server.devices().len() == PRINTERS
+    });
     let d = &server.devices()[0];
     let supplies = server.get(&format!("/api/v1/devices/{}/supplies", d["id"]));
     assert!(!supplies.to_string().is_empty() && supplies != Value::Null);
@@ -300,12 +373,18 @@ fn readings_arrive_exactly_once_through_outages_and_kills() {
     drop(server_proc.take());
     std::thread::sleep(Duration::from_secs(7));
     let queued = status(&state)["spool_records"].as_u64().unwrap_or(0);
-    assert!(queued >= PRINTERS as u64, "readings wait in the spool: {queued}");
+    assert!(
+        queued >= PRINTERS as u64,
+        "readings wait in the spool: {queued}"
+    );
     server_proc = Some(start_server(&data, port));
     let server = Server::connect(port);
 
     // SIGKILL at random moments (during uploads, spool writes, sweeps).
-    let kills: usize = std::env::var("PRINTWATCH_AGENT_KILLS").ok().and_then(|k| k.parse().ok()).unwrap_or(20);
+    let kills: usize = std::env::var("PRINTWATCH_AGENT_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(20);
     let mut rng = rand::thread_rng();
     for _ in 0..kills {
         std::thread::sleep(Duration::from_millis(rng.gen_range(100..2_500)));
@@ -314,19 +393,31 @@ fn readings_arrive_exactly_once_through_outages_and_kills() {
     }
     // Let it deliver everything, then stop collecting.
     std::thread::sleep(Duration::from_secs(3));
-    wait_for("an empty spool", Duration::from_secs(60), || status(&state)["spool_records"].as_u64() == Some(0));
+    wait_for("an empty spool", Duration::from_secs(60), || {
+        status(&state)["spool_records"].as_u64() == Some(0)
+    });
     drop(agent_proc);
     let mut final_status = status(&state);
     final_status["running"] = Value::Null;
     let all = readings(&server);
     assert_eq!(all.len(), PRINTERS, "{all:?}");
     for (identity, list) in &all {
-        let times: BTreeSet<&String> = list.iter().map(|(t, _)| t).collect();
-        assert_eq!(times.len(), list.len(), "{identity}: a collection time twice: {list:?}");
+        let times: BTreeSet<i64> = list.iter().map(|(t, _)| *t).collect();
+        assert_eq!(
+            times.len(),
+            list.len(),
+            "{identity}: a collection time twice: {list:?}"
+        );
         for pair in list.windows(2) {
-            assert!(pair[1].1 > pair[0].1, "{identity}: totals go up, each once: {list:?}");
-            let gap = epoch(&pair[1].0) - epoch(&pair[0].0);
-            assert!(gap <= 10, "{identity}: a gap of {gap} s between readings: {list:?}");
+            assert!(
+                pair[1].1 > pair[0].1,
+                "{identity}: totals go up, each once: {list:?}"
+            );
+            let gap = pair[1].0 - pair[0].0;
+            assert!(
+                gap <= 10,
+                "{identity}: a gap of {gap} s between readings: {list:?}"
+            );
         }
         assert!(list.len() >= 10, "{identity}: {} readings", list.len());
     }
@@ -352,16 +443,32 @@ fn refused_agents_stop_and_say_why() {
     let state = dir.path().join("revoked");
     activate(&state, port, &code);
     let mut proc = run_agent(&state, &config, &dir.path().join("t1"));
-    wait_for("a delivery", Duration::from_secs(60), || status(&state)["last_acked_seq"].as_u64() >= Some(1));
-    let (s, v) = http(port, "POST", &format!("/api/v1/agents/{id}/revoke"), Some(&server.token), Some(json!({})));
+    wait_for("a delivery", Duration::from_secs(60), || {
+        status(&state)["last_acked_seq"].as_u64() >= Some(1)
+    });
+    let (s, v) = http(
+        port,
+        "POST",
+        &format!("/api/v1/agents/{id}/revoke"),
+        Some(&server.token),
+        Some(json!({})),
+    );
     assert!(s < 300, "{v}");
     let exit = wait_exit(&mut proc.0, Duration::from_secs(30));
     assert_eq!(exit, Some(4), "a refused agent exits with 4");
     let st = status(&state);
-    assert!(st["refused"].as_str().unwrap_or_default().contains("revoked"), "{st}");
+    assert!(
+        st["refused"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked"),
+        "{st}"
+    );
 
     // Expired.
-    let soon = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(4)).to_string();
+    let soon =
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(4))
+            .to_string();
     let (_, code) = server.create_agent("expiring", Some(soon));
     let state = dir.path().join("expired");
     activate(&state, port, &code);
@@ -369,7 +476,13 @@ fn refused_agents_stop_and_say_why() {
     let exit = wait_exit(&mut proc.0, Duration::from_secs(40));
     assert_eq!(exit, Some(4));
     let st = status(&state);
-    assert!(st["refused"].as_str().unwrap_or_default().contains("expired"), "{st}");
+    assert!(
+        st["refused"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
+        "{st}"
+    );
 
     // Another server (another key): it does not know this agent.
     let other_port = free_port();
@@ -378,18 +491,42 @@ fn refused_agents_stop_and_say_why() {
     let state = dir.path().join("moved");
     activate(&state, port, &code);
     let identity = state.join("identity.json");
-    let text = std::fs::read_to_string(&identity).unwrap().replace(&format!(":{port}"), &format!(":{other_port}"));
+    let text = std::fs::read_to_string(&identity)
+        .unwrap()
+        .replace(&format!(":{port}"), &format!(":{other_port}"));
     std::fs::write(&identity, text).unwrap();
     let mut proc = run_agent(&state, &config, &dir.path().join("t3"));
     let exit = wait_exit(&mut proc.0, Duration::from_secs(40));
     assert_eq!(exit, Some(4));
     let st = status(&state);
-    assert!(st["refused"].as_str().unwrap_or_default().contains("key"), "{st}");
-    assert!(st["spool_records"].as_u64().unwrap_or(0) > 0, "the readings are kept: {st}");
+    assert!(
+        st["refused"].as_str().unwrap_or_default().contains("key"),
+        "{st}"
+    );
+    assert!(
+        st["spool_records"].as_u64().unwrap_or(0) > 0,
+        "the readings are kept: {st}"
+    );
 
     // A second activation of an activated directory needs --force.
-    let out = agent(&state, &["activate", "--server", &format!("http://127.0.0.1:{port}"), "--code", &code]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = agent(
+        &state,
+        &[
+            "activate",
+            "--server",
+            &format!("http://127.0.0.1:{port}"),
+            "--code",
+            &code,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn wait_exit(child: &mut Child, timeout: Duration) -> Option<i32> {

@@ -87,7 +87,7 @@ impl Refusal {
                 "this agent's credentials expired on the server: ask for a new activation code and run printwatch agent activate --force"
             }
             Refusal::UnknownAgent => {
-                "the server does not know this agent's key (another server, or the agent was deleted there): check the server URL, or activate again"
+                "the server does not know this agent's key: it was revoked or deleted there, or this is another server; check the server URL, or activate again with a new code"
             }
             Refusal::WrongServerKey => {
                 "the server's answers are not sealed with this agent's key: this is not the server the agent was activated with; check the server URL"
