@@ -44,7 +44,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/agent/v1/activate",
             "Activate an agent: X25519 key agreement bound to its one-time PIN",
             Access::Agent,
-            post(activate),
+            post(activate).layer(DefaultBodyLimit::max(super::MAX_PUBLIC_BODY)),
         )
         .body::<ActivationRequest>()
         .returns::<ActivationResponse>(),

@@ -41,6 +41,9 @@ use crate::store::DynStore;
 
 /// Largest request body of the REST API.
 pub const MAX_API_BODY: usize = 256 * 1024;
+/// Largest request body of the endpoints open to anyone (logging in, agent
+/// activation): their bodies are a few hundred bytes.
+pub const MAX_PUBLIC_BODY: usize = 8 * 1024;
 /// Failed PIN guesses after which the PIN is deleted (a new one is needed).
 pub const MAX_PIN_FAILURES: i64 = 5;
 /// Failed logins of one account (from anywhere, on any server) after which
@@ -118,7 +121,46 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(session::form_csrf))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
+}
+
+/// Headers on every answer: no MIME sniffing, nothing cached (login
+/// answers carry tokens), never framed (clickjacking), and HSTS when the
+/// client came over HTTPS (directly or through a trusted proxy).
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::HeaderValue;
+    use axum::http::header;
+    let (parts, body) = request.into_parts();
+    let https = Client::of(&parts, &state.proxies).https;
+    let mut response = next
+        .run(axum::extract::Request::from_parts(parts, body))
+        .await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// axum's own refusals (a body or query that does not parse, a wrong

@@ -2,7 +2,7 @@
 //! tokens.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +32,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/login",
             "Log in with e-mail and password; answers a bearer token valid 12 hours, or with \"session\": true sets a session cookie and answers its CSRF token",
             Access::Public,
-            post(login),
+            post(login).layer(DefaultBodyLimit::max(super::MAX_PUBLIC_BODY)),
         )
         .body::<Login>()
         .returns::<LoginAnswer>(),
