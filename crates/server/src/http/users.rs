@@ -799,8 +799,9 @@ async fn reset_totp(
         return Err(ServerError::Forbidden);
     }
     principal.fresh_second_factor(&state, &headers).await?;
+    // In the caller's log: it outlives the user's tenant.
     let entry = principal.audit_entry(
-        user.tenant_id,
+        principal.scope(),
         "user.totp_reset",
         format!("user {}", user.id),
         "second factor removed".into(),

@@ -229,6 +229,38 @@ impl TestApp {
             .await
     }
 
+    /// A bodiless request with a bearer token and one more header.
+    pub async fn raw_with_header(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        (name, value): (&str, &str),
+    ) -> Reply {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(name, value)
+            .body(Body::empty())
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Reply { status, body }
+    }
+
     /// A JSON request from the client address `peer`.
     pub async fn call_from(
         &self,
