@@ -21,7 +21,12 @@ use crate::{Result, ServerError};
 
 /// Environment variable with the first administrator's password.
 pub const ADMIN_PASSWORD_ENV: &str = "PRINTWATCH_ADMIN_PASSWORD";
-/// The first administrator's e-mail (login name).
+/// Environment variable with the first administrator's e-mail.
+pub const ADMIN_EMAIL_ENV: &str = "PRINTWATCH_ADMIN_EMAIL";
+/// The first administrator's e-mail made by [`open`] and [`first_start`]
+/// (tests, benches, the demo). `printwatch server` has no default: its
+/// first start needs `--admin-email`, so that no installation has a
+/// guessable administrator login an attacker can lock or guess at.
 pub const ADMIN_EMAIL: &str = "admin@localhost";
 
 #[derive(Clone, Debug)]
@@ -41,9 +46,21 @@ pub struct FirstStart {
     pub generated_password: Option<String>,
 }
 
-/// Open the store and the master key; initialise on first start.
+/// Open the store and the master key; initialise on first start with
+/// [`ADMIN_EMAIL`].
 pub async fn open(
     config: &ServeConfig,
+    admin_password: Option<String>,
+) -> Result<(AppState, Option<FirstStart>)> {
+    open_as(config, Some(ADMIN_EMAIL), admin_password).await
+}
+
+/// Open the store and the master key; initialise on first start, with
+/// `admin_email` as the first administrator (needed then: an error
+/// without it).
+pub async fn open_as(
+    config: &ServeConfig,
+    admin_email: Option<&str>,
     admin_password: Option<String>,
 ) -> Result<(AppState, Option<FirstStart>)> {
     let io = |source| ServerError::Io {
@@ -70,7 +87,7 @@ pub async fn open(
     let master = MasterKey::load_or_create(&config.data_dir)?;
     let store: DynStore = Arc::new(store);
     check_master_key(&store, &master).await?;
-    let first = first_start(&store, admin_password).await?;
+    let first = first_start_as(&store, admin_email, admin_password).await?;
     Ok((AppState::new(store, master), first))
 }
 
@@ -93,14 +110,41 @@ pub async fn check_master_key(store: &DynStore, master: &MasterKey) -> Result<()
 /// Setting name of the master key's check value.
 const MASTER_KEY_CHECK: &str = "master_key_check";
 
-/// Create the provider tenant and its administrator if there is none.
+/// Create the provider tenant and its administrator ([`ADMIN_EMAIL`]) if
+/// there is none.
 pub async fn first_start(
     store: &DynStore,
+    admin_password: Option<String>,
+) -> Result<Option<FirstStart>> {
+    first_start_as(store, Some(ADMIN_EMAIL), admin_password).await
+}
+
+/// Create the provider tenant and its administrator `admin_email` if there
+/// is none; without an e-mail then, an error that says how to give one.
+pub async fn first_start_as(
+    store: &DynStore,
+    admin_email: Option<&str>,
     admin_password: Option<String>,
 ) -> Result<Option<FirstStart>> {
     // Fast path for every later start: no password hash to compute.
     if store.provider().await?.is_some() {
         return Ok(None);
+    }
+    let email = admin_email
+        .map(|e| e.trim().to_lowercase())
+        .unwrap_or_default();
+    if email.is_empty() {
+        return Err(ServerError::Invalid(format!(
+            "first start: name the first administrator with --admin-email EMAIL (or {ADMIN_EMAIL_ENV})"
+        )));
+    }
+    if !email.contains('@')
+        || email.len() > crate::http::MAX_EMAIL
+        || email.chars().any(char::is_whitespace)
+    {
+        return Err(ServerError::Invalid(format!(
+            "the administrator's e-mail {email:?} is not an address"
+        )));
     }
     let (password, generated) = match admin_password.filter(|p| !p.is_empty()) {
         Some(p) => (p, false),
@@ -108,14 +152,14 @@ pub async fn first_start(
     };
     // Several servers may get here at once: one transaction decides.
     if store
-        .initialise(ADMIN_EMAIL, &hash_password(&password)?, crate::now())
+        .initialise(&email, &hash_password(&password)?, crate::now())
         .await?
         .is_none()
     {
         return Ok(None);
     }
     Ok(Some(FirstStart {
-        admin_email: ADMIN_EMAIL.into(),
+        admin_email: email,
         generated_password: generated.then_some(password),
     }))
 }

@@ -337,3 +337,27 @@ async fn answers_carry_security_headers() {
     }
     app.db.finish().await;
 }
+
+/// The first start names its administrator: no built-in login to guess.
+#[tokio::test]
+async fn the_first_start_needs_the_administrators_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig {
+        data_dir: dir.path().join("data"),
+        database_url: None,
+    };
+    let err = serve::open_as(&config, None, None)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("--admin-email"), "{err}");
+    let bad = serve::open_as(&config, Some("not an address"), None).await;
+    assert!(bad.is_err());
+    let (_, first) = serve::open_as(&config, Some(" Boss@Dealer.Example "), None)
+        .await
+        .unwrap();
+    assert_eq!(first.unwrap().admin_email, "boss@dealer.example");
+    // Later starts need none.
+    let (_, first) = serve::open_as(&config, None, None).await.unwrap();
+    assert!(first.is_none());
+}
