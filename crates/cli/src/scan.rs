@@ -202,7 +202,7 @@ pub fn csv(report: &ScanReport) -> String {
             s.status.device.clone().unwrap_or_default(),
         ];
         // Device-controlled text: the formula-safe writer the server uses.
-        out.push_str(&printwatch_printer::csv::row(&fields));
+        out.push_str(&printwatch_printer::snapshot::csv::row(&fields));
     }
     out
 }

@@ -12,7 +12,6 @@
 //!   server need not link the SNMP engine.
 
 pub mod collect;
-pub mod csv;
 pub mod decoders;
 #[allow(dead_code)] // generated: every table of the MIB, used or not yet
 mod enums_iana;

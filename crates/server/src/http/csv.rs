@@ -1,5 +1,5 @@
 //! CSV answers (RFC 4180), with spreadsheet formulas neutralised by the
-//! writer shared with the CLI (`printwatch_printer::csv`).
+//! writer shared with the CLI (`printwatch_snapshot::csv`).
 
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +23,7 @@ impl Format {
 }
 
 pub fn row<I: IntoIterator<Item = String>>(fields: I) -> String {
-    printwatch_printer::csv::row(fields)
+    printwatch_snapshot::csv::row(fields)
 }
 
 pub fn response(filename: &str, body: String) -> Response {
@@ -47,7 +47,7 @@ pub fn opt<T: ToString>(v: &Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use printwatch_printer::csv::field;
+    use printwatch_snapshot::csv::field;
 
     #[test]
     fn fields_are_quoted_and_formulas_neutralised() {

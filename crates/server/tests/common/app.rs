@@ -251,6 +251,11 @@ impl TestApp {
             .await
             .expect("infallible");
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response
             .into_body()
             .collect()
@@ -258,7 +263,11 @@ impl TestApp {
             .expect("body")
             .to_bytes()
             .to_vec();
-        Reply { status, body }
+        Reply {
+            status,
+            body,
+            content_type,
+        }
     }
 
     /// A JSON request from the client address `peer`.

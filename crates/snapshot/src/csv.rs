@@ -9,9 +9,7 @@
 //! separator (`,` or `;`, which some locales use), a quote or a line break
 //! is quoted, so that it stays one cell whichever separator the
 //! spreadsheet assumes (a `;`-separated formula inside is no cell start).
-//!
-//! (Meant for the small `printwatch-snapshot` crate once the snapshot model
-//! moves there; here meanwhile because both the server and the CLI use it.)
+//! Here, in the small crate both the server and the CLI depend on.
 
 /// Characters that make a spreadsheet read a cell as a formula.
 const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
