@@ -179,17 +179,9 @@ pub fn table(report: &ScanReport) -> String {
     out
 }
 
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_owned()
-    }
-}
-
 pub fn csv(report: &ScanReport) -> String {
     let mut out = String::from(
-        "addresses,vendor,family,model,serial,mac,firmware,hostname,location,total,total_mono,total_color,status\n",
+        "addresses,vendor,family,model,serial,mac,firmware,hostname,location,total,total_mono,total_color,status\r\n",
     );
     for d in &report.devices {
         let s = &d.snapshot;
@@ -209,14 +201,8 @@ pub fn csv(report: &ScanReport) -> String {
             meter("total_color"),
             s.status.device.clone().unwrap_or_default(),
         ];
-        out.push_str(
-            &fields
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push('\n');
+        // Device-controlled text: the formula-safe writer the server uses.
+        out.push_str(&printwatch_printer::snapshot::csv::row(&fields));
     }
     out
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use ipnet::IpNet;
 use printwatch_server::http::TrustedProxies;
-use printwatch_server::serve::{self, ADMIN_PASSWORD_ENV, ServeConfig};
+use printwatch_server::serve::{self, ADMIN_EMAIL_ENV, ADMIN_PASSWORD_ENV, ServeConfig};
 
 /// Environment variable read when `--database-url` is not given.
 const DATABASE_URL_ENV: &str = "PRINTWATCH_DATABASE_URL";
@@ -38,6 +38,16 @@ pub struct ServerArgs {
     /// peers' X-Forwarded-For / Forwarded and X-Forwarded-Proto are believed.
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = TrustedProxies::parse_net)]
     trusted_proxies: Vec<IpNet>,
+    /// The first administrator's e-mail (login name): needed at the first
+    /// start, ignored later (default: $PRINTWATCH_ADMIN_EMAIL). There is no
+    /// built-in name: a known administrator login invites guessing.
+    #[arg(long, value_name = "EMAIL")]
+    admin_email: Option<String>,
+    /// Days a new API token lives when its creator asks for none (1–3650;
+    /// "never" only when asked for per token).
+    #[arg(long, value_name = "DAYS", default_value_t = printwatch_server::http::DEFAULT_TOKEN_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    token_days: u32,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -62,10 +72,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     }
     let password = std::env::var(ADMIN_PASSWORD_ENV).ok();
-    let (state, first) = serve::open(&config, password)
+    let admin_email = args.admin_email.or_else(|| {
+        std::env::var(ADMIN_EMAIL_ENV)
+            .ok()
+            .filter(|e| !e.is_empty())
+    });
+    let (state, first) = serve::open_as(&config, admin_email.as_deref(), password)
         .await
         .context("cannot open the server's storage")?;
-    let state = state.with_trusted_proxies(TrustedProxies::new(proxies));
+    let state = state
+        .with_trusted_proxies(TrustedProxies::new(proxies))
+        .with_token_days(args.token_days);
     if let Some(first) = first {
         println!(
             "First start: created the provider tenant and the administrator {}.",

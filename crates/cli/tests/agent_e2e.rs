@@ -54,6 +54,7 @@ fn start_server(data: &Path, port: u16) -> Proc {
         .args(["server", "--data"])
         .arg(data)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-email", "admin@localhost"])
         .env("PRINTWATCH_ADMIN_PASSWORD", PASSWORD)
         .stdout(Stdio::null())
         .stderr(log)

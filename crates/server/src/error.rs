@@ -39,6 +39,15 @@ pub enum ServerError {
     CrossSite,
     #[error("too many attempts: wait and try again")]
     RateLimited,
+    #[error("the server is busy: try again in a few seconds")]
+    Busy,
+    #[error(
+        "this action needs a fresh second factor: send the current code of your authenticator \
+         in the X-Second-Factor header (enrol one with POST /api/v1/me/totp first)"
+    )]
+    SecondFactorRequired,
+    #[error("this needs an interactive session (log in with \"session\": true), not an API token")]
+    SessionRequired,
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error("this agent is revoked: create a new agent and activate it")]

@@ -12,6 +12,7 @@
 //!   listener; [`tls`]: HTTPS with rustls.
 
 pub mod error;
+pub mod hashing;
 pub mod http;
 pub mod ids;
 pub mod ingest;

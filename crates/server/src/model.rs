@@ -157,7 +157,7 @@ pub struct ApiToken {
 }
 
 /// A web portal session as stored (its secret is only in the cookie).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Session {
     pub id: SessionId,
     pub user_id: UserId,

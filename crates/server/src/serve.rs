@@ -1,8 +1,12 @@
 //! Starting the server: open the store, first-start initialisation, listen.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -17,7 +21,12 @@ use crate::{Result, ServerError};
 
 /// Environment variable with the first administrator's password.
 pub const ADMIN_PASSWORD_ENV: &str = "PRINTWATCH_ADMIN_PASSWORD";
-/// The first administrator's e-mail (login name).
+/// Environment variable with the first administrator's e-mail.
+pub const ADMIN_EMAIL_ENV: &str = "PRINTWATCH_ADMIN_EMAIL";
+/// The first administrator's e-mail made by [`open`] and [`first_start`]
+/// (tests, benches, the demo). `printwatch server` has no default: its
+/// first start needs `--admin-email`, so that no installation has a
+/// guessable administrator login an attacker can lock or guess at.
 pub const ADMIN_EMAIL: &str = "admin@localhost";
 
 #[derive(Clone, Debug)]
@@ -37,9 +46,21 @@ pub struct FirstStart {
     pub generated_password: Option<String>,
 }
 
-/// Open the store and the master key; initialise on first start.
+/// Open the store and the master key; initialise on first start with
+/// [`ADMIN_EMAIL`].
 pub async fn open(
     config: &ServeConfig,
+    admin_password: Option<String>,
+) -> Result<(AppState, Option<FirstStart>)> {
+    open_as(config, Some(ADMIN_EMAIL), admin_password).await
+}
+
+/// Open the store and the master key; initialise on first start, with
+/// `admin_email` as the first administrator (needed then: an error
+/// without it).
+pub async fn open_as(
+    config: &ServeConfig,
+    admin_email: Option<&str>,
     admin_password: Option<String>,
 ) -> Result<(AppState, Option<FirstStart>)> {
     let io = |source| ServerError::Io {
@@ -66,7 +87,7 @@ pub async fn open(
     let master = MasterKey::load_or_create(&config.data_dir)?;
     let store: DynStore = Arc::new(store);
     check_master_key(&store, &master).await?;
-    let first = first_start(&store, admin_password).await?;
+    let first = first_start_as(&store, admin_email, admin_password).await?;
     Ok((AppState::new(store, master), first))
 }
 
@@ -89,14 +110,41 @@ pub async fn check_master_key(store: &DynStore, master: &MasterKey) -> Result<()
 /// Setting name of the master key's check value.
 const MASTER_KEY_CHECK: &str = "master_key_check";
 
-/// Create the provider tenant and its administrator if there is none.
+/// Create the provider tenant and its administrator ([`ADMIN_EMAIL`]) if
+/// there is none.
 pub async fn first_start(
     store: &DynStore,
+    admin_password: Option<String>,
+) -> Result<Option<FirstStart>> {
+    first_start_as(store, Some(ADMIN_EMAIL), admin_password).await
+}
+
+/// Create the provider tenant and its administrator `admin_email` if there
+/// is none; without an e-mail then, an error that says how to give one.
+pub async fn first_start_as(
+    store: &DynStore,
+    admin_email: Option<&str>,
     admin_password: Option<String>,
 ) -> Result<Option<FirstStart>> {
     // Fast path for every later start: no password hash to compute.
     if store.provider().await?.is_some() {
         return Ok(None);
+    }
+    let email = admin_email
+        .map(|e| e.trim().to_lowercase())
+        .unwrap_or_default();
+    if email.is_empty() {
+        return Err(ServerError::Invalid(format!(
+            "first start: name the first administrator with --admin-email EMAIL (or {ADMIN_EMAIL_ENV})"
+        )));
+    }
+    if !email.contains('@')
+        || email.len() > crate::http::MAX_EMAIL
+        || email.chars().any(char::is_whitespace)
+    {
+        return Err(ServerError::Invalid(format!(
+            "the administrator's e-mail {email:?} is not an address"
+        )));
     }
     let (password, generated) = match admin_password.filter(|p| !p.is_empty()) {
         Some(p) => (p, false),
@@ -104,14 +152,14 @@ pub async fn first_start(
     };
     // Several servers may get here at once: one transaction decides.
     if store
-        .initialise(ADMIN_EMAIL, &hash_password(&password)?, crate::now())
+        .initialise(&email, &hash_password(&password)?, crate::now())
         .await?
         .is_none()
     {
         return Ok(None);
     }
     Ok(Some(FirstStart {
-        admin_email: ADMIN_EMAIL.into(),
+        admin_email: email,
         generated_password: generated.then_some(password),
     }))
 }
@@ -125,29 +173,68 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests in flight may take to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What one client, and all of them, may hold of the listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Time to send a request's headers; also the idle time of a kept-alive
+    /// connection.
+    pub header_timeout: Duration,
+    /// Time to send a whole request body, from the end of its headers (an
+    /// 8 MiB envelope at 1 Mbit/s takes 67 s).
+    pub body_timeout: Duration,
+    /// Connections open at once; more are refused (503) until some close.
+    pub max_connections: usize,
+    /// Connections open at once from one TCP peer address (trusted reverse
+    /// proxies excepted: they carry every client).
+    pub max_per_address: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_timeout: HEADER_READ_TIMEOUT,
+            body_timeout: Duration::from_secs(120),
+            max_connections: 10_000,
+            max_per_address: 64,
+        }
+    }
+}
+
 /// Serve HTTP until `shutdown` completes.
 pub async fn run(
     state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    run_with(state, listener, None, HEADER_READ_TIMEOUT, shutdown).await
+    run_with(state, listener, None, Limits::default(), shutdown).await
 }
 
 /// Serve HTTP, or HTTPS with `tls`, until `shutdown` completes; then stop
 /// accepting and let the requests in flight finish (within a bound).
 ///
 /// Our own loop over hyper rather than `axum::serve`, which offers no
-/// header-read timeout.
+/// header-read timeout, no body deadline and no connection limits.
 pub async fn run_with(
     state: AppState,
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    header_timeout: Duration,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let acceptor = tls.map(TlsAcceptor::from);
-    let app = router(state);
+    let proxies = state.proxies.clone();
+    let body_timeout = limits.body_timeout;
+    let app = router(state).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            next.run(request.map(|body| {
+                axum::body::Body::new(DeadlineBody {
+                    inner: body,
+                    deadline: Box::pin(tokio::time::sleep(body_timeout)),
+                })
+            }))
+        },
+    ));
+    let slots = Arc::new(ConnectionSlots::new(limits));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -165,11 +252,24 @@ pub async fn run_with(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             () = &mut shutdown => break,
         };
+        let exempt = proxies.trusts(peer.ip());
+        let Some(slot) = slots.take(peer.ip(), exempt) else {
+            // Refused at once and cheaply: the descriptor is given back
+            // within a second whatever the client does.
+            if acceptor.is_none() {
+                connections.spawn(refuse(tcp));
+            }
+            continue;
+        };
         let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
         let stopping = stopping.clone();
+        let header_timeout = limits.header_timeout;
         match acceptor.clone() {
             None => {
-                connections.spawn(connection(tcp, app, header_timeout, stopping, peer));
+                connections.spawn(async move {
+                    connection(tcp, app, header_timeout, stopping, peer).await;
+                    drop(slot);
+                });
             }
             Some(acceptor) => {
                 connections.spawn(async move {
@@ -185,6 +285,7 @@ pub async fn run_with(
                     // The marker tells the cookie code that this client uses HTTPS.
                     let app = app.layer(axum::Extension(TlsConnection));
                     connection(tls, app, header_timeout, stopping, peer).await;
+                    drop(slot);
                 });
             }
         }
@@ -198,6 +299,119 @@ pub async fn run_with(
         tracing::warn!("requests still in flight at shutdown were cut");
     }
     Ok(())
+}
+
+/// The answer to a connection over the limits (plain HTTP; over TLS the
+/// connection is closed: a handshake would cost more than it tells).
+async fn refuse(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = "{\"error\":\"too many connections: try again later\"}";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+         Retry-After: 5\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tcp.write_all(answer.as_bytes()).await?;
+        tcp.shutdown().await
+    })
+    .await;
+}
+
+/// Open connections, in all and per peer address.
+struct ConnectionSlots {
+    limits: Limits,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// One open connection; its slot is given back when dropped.
+struct Slot {
+    slots: Arc<ConnectionSlots>,
+    peer: Option<IpAddr>,
+}
+
+impl ConnectionSlots {
+    fn new(limits: Limits) -> ConnectionSlots {
+        ConnectionSlots {
+            limits,
+            open: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<IpAddr, usize>)> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for a connection from `peer`, if the limits allow one.
+    fn take(self: &Arc<Self>, peer: IpAddr, exempt: bool) -> Option<Slot> {
+        let mut open = self.lock();
+        if open.0 >= self.limits.max_connections {
+            return None;
+        }
+        if !exempt {
+            let n = open.1.entry(peer).or_insert(0);
+            if *n >= self.limits.max_per_address {
+                return None;
+            }
+            *n += 1;
+        }
+        open.0 += 1;
+        Some(Slot {
+            slots: self.clone(),
+            peer: (!exempt).then_some(peer),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.slots.lock();
+        open.0 = open.0.saturating_sub(1);
+        if let Some(peer) = self.peer
+            && let Some(n) = open.1.get_mut(&peer)
+        {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&peer);
+            }
+        }
+    }
+}
+
+/// A request body that must arrive before a deadline: past it, reading
+/// fails (the handler answers 400 and the connection closes), so a client
+/// that announces a body and sends it slowly, or never, holds nothing for long.
+struct DeadlineBody {
+    inner: axum::body::Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(axum::Error::new(
+                "the request body did not arrive in time",
+            ))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// One HTTP/1.1 connection, with the header-read timeout; at shutdown it
@@ -214,7 +428,10 @@ async fn connection<I>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        // hyper's default read buffer grows to ~400 KiB per connection;
+        // headers fit in 16 KiB and bodies are read in chunks anyway.
+        .max_buf_size(16 * 1024);
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
     tokio::pin!(conn);
     let result = tokio::select! {

@@ -51,7 +51,7 @@ pub async fn run(
         state,
         listener,
         Some(config),
-        crate::serve::HEADER_READ_TIMEOUT,
+        crate::serve::Limits::default(),
         shutdown,
     )
     .await

@@ -162,8 +162,11 @@ async fn slow_request_headers_are_cut_off() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let timeout = std::time::Duration::from_millis(500);
-    let server = tokio::spawn(serve::run_with(state, listener, None, timeout, async {
+    let limits = serve::Limits {
+        header_timeout: std::time::Duration::from_millis(500),
+        ..Default::default()
+    };
+    let server = tokio::spawn(serve::run_with(state, listener, None, limits, async {
         let _ = stopped.await;
     }));
 
@@ -195,4 +198,166 @@ async fn slow_request_headers_are_cut_off() {
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+/// A server on loopback with these limits; the sender stops it.
+async fn limited_server(
+    limits: serve::Limits,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<printwatch_server::Result<()>>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig {
+        data_dir: dir.path().join("data"),
+        database_url: None,
+    };
+    let (state, _) = serve::open(&config, None).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve::run_with(state, listener, None, limits, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, server, dir)
+}
+
+/// A request whose body is announced and never sent (or sent too slowly)
+/// is answered and closed at the body deadline, not held for minutes.
+#[tokio::test]
+async fn a_body_that_never_arrives_is_cut_off() {
+    let limits = serve::Limits {
+        body_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let (addr, stop, server, _dir) = limited_server(limits).await;
+    for path in ["/api/v1/login", "/agent/v1/submit"] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                 Content-Length: 100\r\n\r\n{{\"email\""
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = vec![];
+        let closed =
+            tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        assert!(closed.is_ok(), "{path}: the server waited for the body");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 4"), "{path}: {text}");
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+/// Connections over the per-address or the global cap are refused at once
+/// with a 503 that says why; the others are served.
+#[tokio::test]
+async fn connections_over_the_caps_are_refused() {
+    let limits = serve::Limits {
+        max_connections: 4,
+        max_per_address: 2,
+        ..Default::default()
+    };
+    let (addr, stop, server, _dir) = limited_server(limits).await;
+    let from = |ip: &str| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        socket.connect(addr)
+    };
+    let request = |mut s: tokio::net::TcpStream| async move {
+        s.write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out).await;
+        out
+    };
+    // Two idle connections from one address: its cap.
+    let _idle: Vec<_> = vec![
+        from("127.0.0.1").await.unwrap(),
+        from("127.0.0.1").await.unwrap(),
+    ];
+    let third = request(from("127.0.0.1").await.unwrap()).await;
+    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    assert!(third.contains("too many connections"), "{third}");
+    // Another address is served…
+    let other = from("127.0.0.2").await.unwrap();
+    let idle_other = from("127.0.0.3").await.unwrap();
+    // …until the global cap (four: two idle, and these two).
+    let refused = request(from("127.0.0.4").await.unwrap()).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    drop(idle_other);
+    let served = request(other).await;
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    stop.send(()).unwrap();
+    drop(_idle);
+    server.await.unwrap().unwrap();
+}
+
+/// Every answer says: no sniffing, no caching, no framing; over HTTPS, HSTS.
+#[tokio::test]
+async fn answers_carry_security_headers() {
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let app = common::app::TestApp::new().await;
+    for tls in [false, true] {
+        for path in ["/api/v1/openapi.json", "/api/v1/devices", "/nowhere"] {
+            let mut r = Request::get(path)
+                .extension(axum::extract::ConnectInfo(
+                    "192.0.2.1:1000".parse::<std::net::SocketAddr>().unwrap(),
+                ))
+                .header("host", "pw.example");
+            if tls {
+                r = r.extension(printwatch_server::http::TlsConnection);
+            }
+            let answer = app
+                .router
+                .clone()
+                .oneshot(r.body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let h = answer.headers();
+            let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+            assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+            assert_eq!(get("cache-control"), "no-store", "{path}");
+            assert_eq!(get("x-frame-options"), "DENY", "{path}");
+            assert!(get("content-security-policy").contains("frame-ancestors 'none'"));
+            assert_eq!(
+                get("strict-transport-security").starts_with("max-age="),
+                tls,
+                "{path} tls={tls}"
+            );
+        }
+    }
+    app.db.finish().await;
+}
+
+/// The first start names its administrator: no built-in login to guess.
+#[tokio::test]
+async fn the_first_start_needs_the_administrators_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServeConfig {
+        data_dir: dir.path().join("data"),
+        database_url: None,
+    };
+    let err = serve::open_as(&config, None, None)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("--admin-email"), "{err}");
+    let bad = serve::open_as(&config, Some("not an address"), None).await;
+    assert!(bad.is_err());
+    let (_, first) = serve::open_as(&config, Some(" Boss@Dealer.Example "), None)
+        .await
+        .unwrap();
+    assert_eq!(first.unwrap().admin_email, "boss@dealer.example");
+    // Later starts need none.
+    let (_, first) = serve::open_as(&config, None, None).await.unwrap();
+    assert!(first.is_none());
 }

@@ -6,6 +6,8 @@
 //! (a test keeps the file current). Add fields freely; rename or remove one
 //! only with a new schema version and a changelog note.
 
+pub mod csv;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

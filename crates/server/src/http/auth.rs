@@ -108,6 +108,46 @@ impl Principal {
     }
 }
 
+/// The header of a fresh second-factor code, for dangerous actions.
+pub const SECOND_FACTOR_HEADER: &str = "x-second-factor";
+
+impl Principal {
+    /// Dangerous actions (deleting a tenant, creating a provider
+    /// administrator, resetting someone's second factor) need a current TOTP
+    /// code of the caller in `X-Second-Factor`, whatever the credential: a
+    /// stolen token or session alone cannot do them. A caller without a
+    /// second factor is refused until one is enrolled.
+    pub async fn fresh_second_factor(
+        &self,
+        state: &AppState,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<()> {
+        let code = headers
+            .get(SECOND_FACTOR_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ServerError::SecondFactorRequired)?;
+        let enrolled = state
+            .store
+            .totp_state(self.user.id)
+            .await?
+            .and_then(|t| t.sealed.map(|s| (s, t.last_step)))
+            .ok_or(ServerError::SecondFactorRequired)?;
+        if super::users::check_totp(state, self.user.id, &enrolled.0, enrolled.1, code).await? {
+            Ok(())
+        } else {
+            Err(ServerError::SecondFactorRequired)
+        }
+    }
+
+    /// The session the caller used; a token is refused.
+    pub fn require_session(&self) -> Result<SessionId> {
+        match self.via {
+            Credential::Session { id, .. } => Ok(id),
+            Credential::Token(_) => Err(ServerError::SessionRequired),
+        }
+    }
+}
+
 /// The weaker of two roles.
 pub fn weaker(a: Role, b: Role) -> Role {
     a.max(b)

@@ -1,4 +1,5 @@
-//! CSV output (RFC 4180), with spreadsheet formulas neutralised.
+//! CSV answers (RFC 4180), with spreadsheet formulas neutralised by the
+//! writer shared with the CLI (`printwatch_snapshot::csv`).
 
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
@@ -21,29 +22,8 @@ impl Format {
     }
 }
 
-/// One field: quoted when needed; a leading `= + - @` gets a `'` so that a
-/// spreadsheet does not run it (device data comes from the network).
-pub fn field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
 pub fn row<I: IntoIterator<Item = String>>(fields: I) -> String {
-    let mut line = fields
-        .into_iter()
-        .map(|f| field(&f))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push_str("\r\n");
-    line
+    printwatch_snapshot::csv::row(fields)
 }
 
 pub fn response(filename: &str, body: String) -> Response {
@@ -67,6 +47,7 @@ pub fn opt<T: ToString>(v: &Option<T>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use printwatch_snapshot::csv::field;
 
     #[test]
     fn fields_are_quoted_and_formulas_neutralised() {
@@ -75,6 +56,9 @@ mod tests {
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(field("-12"), "'-12");
+        // What the shared writer adds: padding before a formula, `;`.
+        assert_eq!(field("  =1+1"), "'  =1+1");
+        assert_eq!(field("a;=1+1"), "\"a;=1+1\"");
         assert_eq!(row(["a".into(), "b c".into()]), "a,b c\r\n");
     }
 }

@@ -30,24 +30,39 @@ use serde_json::json;
 pub use auth::{Credential, Principal};
 pub use client::{Client, TlsConnection, TrustedProxies};
 pub use endpoint::{Access, Endpoint, openapi};
-pub use limit::RateLimiter;
+pub use limit::{AuditBudget, AuditVerdict, RateLimiter};
 pub use session::{
     CSRF_FIELD, CSRF_HEADER, PLAIN_COOKIE, SECURE_COOKIE, SESSION_IDLE_SECS, SESSION_MAX_SECS,
 };
 
 use crate::ServerError;
+use crate::hashing::HashPool;
 use crate::secrets::MasterKey;
 use crate::store::DynStore;
 
 /// Largest request body of the REST API.
 pub const MAX_API_BODY: usize = 256 * 1024;
-/// Failed PIN guesses after which the PIN is deleted (a new one is needed).
-pub const MAX_PIN_FAILURES: i64 = 5;
+/// Largest request body of the endpoints open to anyone (logging in, agent
+/// activation): their bodies are a few hundred bytes.
+pub const MAX_PUBLIC_BODY: usize = 8 * 1024;
+/// Lifetime of a new API token when none is asked for.
+pub const DEFAULT_TOKEN_DAYS: u32 = 90;
+/// Longest e-mail address (RFC 5321's path limit less the brackets).
+pub const MAX_EMAIL: usize = 254;
+/// Longest password accepted (bytes): hashing cost grows with it.
+pub const MAX_PASSWORD: usize = 1024;
+/// Failed logins of one client address (any e-mails) in 10 minutes.
+pub const MAX_FAILURES_PER_ADDRESS: u32 = 100;
+/// Audit entries of failed logins written per client address in 10
+/// minutes; the next one written says how many were left out.
+pub const MAX_AUDITED_FAILURES: u32 = 20;
 /// Failed logins of one account (from anywhere, on any server) after which
-/// its logins are refused for a while; each address also has the in-memory
-/// limit of `AppState::login_limiter` (10 in 10 minutes). Several times that,
-/// so that one address cannot lock an account out by itself; distributed
-/// guessing stays under 200 tries an hour per account.
+/// the account is "under attack" for a while; each address also has the
+/// in-memory limits of `AppState::login_limiter` (10 in 10 minutes per
+/// e-mail) and `address_limiter`. Under attack, only addresses without a
+/// failure on the account may try, or a correct password with a correct
+/// second factor passes (see `users::login`): the attackers are slowed,
+/// the owner is not locked out.
 pub const ACCOUNT_LOGIN_LIMIT: crate::store::LoginPolicy = crate::store::LoginPolicy {
     max_failures: 50,
     window_secs: 15 * 60,
@@ -63,8 +78,16 @@ pub struct AppState {
     pub master: Arc<MasterKey>,
     /// PIN guesses per client address.
     pub pin_limiter: Arc<RateLimiter>,
-    /// Login attempts per client address and e-mail.
+    /// Failed logins per client address and e-mail.
     pub login_limiter: Arc<RateLimiter>,
+    /// Failed logins per client address, whatever the e-mail.
+    pub address_limiter: Arc<RateLimiter>,
+    /// Audit entries of failed logins per client address.
+    pub login_audit: Arc<AuditBudget>,
+    /// Password hashing, off the async workers.
+    pub hasher: HashPool,
+    /// Lifetime of a new API token when none is asked for (days).
+    pub token_days: u32,
     /// Failed logins per account, in the database (all servers).
     pub account_limit: crate::store::LoginPolicy,
     /// Reverse proxies whose forwarding headers are believed.
@@ -78,9 +101,31 @@ impl AppState {
             master: Arc::new(master),
             pin_limiter: Arc::new(RateLimiter::new(10, std::time::Duration::from_secs(600))),
             login_limiter: Arc::new(RateLimiter::new(10, std::time::Duration::from_secs(600))),
+            address_limiter: Arc::new(RateLimiter::new(
+                MAX_FAILURES_PER_ADDRESS,
+                std::time::Duration::from_secs(600),
+            )),
+            login_audit: Arc::new(AuditBudget::new(
+                MAX_AUDITED_FAILURES,
+                std::time::Duration::from_secs(600),
+            )),
+            hasher: HashPool::default(),
+            token_days: DEFAULT_TOKEN_DAYS,
             account_limit: ACCOUNT_LOGIN_LIMIT,
             proxies: Arc::new(TrustedProxies::default()),
         }
+    }
+
+    /// Another default lifetime of new API tokens (days, 1 to 3650).
+    pub fn with_token_days(mut self, days: u32) -> AppState {
+        self.token_days = days.clamp(1, 3650);
+        self
+    }
+
+    /// Another password hashing pool (tests, benches).
+    pub fn with_hasher(mut self, hasher: HashPool) -> AppState {
+        self.hasher = hasher;
+        self
     }
 
     /// Another per-account login limit (tests).
@@ -118,7 +163,46 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(session::form_csrf))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
+}
+
+/// Headers on every answer: no MIME sniffing, nothing cached (login
+/// answers carry tokens), never framed (clickjacking), and HSTS when the
+/// client came over HTTPS (directly or through a trusted proxy).
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::HeaderValue;
+    use axum::http::header;
+    let (parts, body) = request.into_parts();
+    let https = Client::of(&parts, &state.proxies).https;
+    let mut response = next
+        .run(axum::extract::Request::from_parts(parts, body))
+        .await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// axum's own refusals (a body or query that does not parse, a wrong
@@ -155,8 +239,11 @@ impl IntoResponse for ServerError {
             ServerError::Forbidden
             | ServerError::CrossSite
             | ServerError::AgentRevoked
-            | ServerError::AgentExpired => StatusCode::FORBIDDEN,
+            | ServerError::AgentExpired
+            | ServerError::SecondFactorRequired
+            | ServerError::SessionRequired => StatusCode::FORBIDDEN,
             ServerError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ServerError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Protocol(p) => match p {
                 P::NotAuthentic | P::WrongPin | P::NotConfirmed => StatusCode::UNAUTHORIZED,
                 P::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -183,6 +270,16 @@ impl IntoResponse for ServerError {
             ServerError::AgentExpired => json!({ "error": message, "reason": "expired" }),
             _ => json!({ "error": message }),
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
+        response
     }
 }

@@ -44,7 +44,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(
             Method::DELETE,
             "/api/v1/tenants/{tenant_id}",
-            "Delete a customer and all its data",
+            "Delete a customer and all its data; needs the caller's fresh second factor (X-Second-Factor)",
             Access::User(ManageTenants),
             delete(remove),
         )
@@ -181,6 +181,7 @@ async fn create(
 async fn remove(
     State(state): State<AppState>,
     principal: Principal,
+    headers: axum::http::HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse> {
     principal.require(Permission::ManageTenants)?;
@@ -192,6 +193,7 @@ async fn remove(
     if tenant.id == principal.scope() {
         return Err(ServerError::Invalid("a tenant cannot delete itself".into()));
     }
+    principal.fresh_second_factor(&state, &headers).await?;
     state.store.delete_tenant(tenant.id).await?;
     principal
         .audit(
@@ -334,10 +336,13 @@ async fn grant(
 ) -> Result<impl IntoResponse> {
     principal.require(Permission::ManageUsers)?;
     let group = visible_group(&state, &principal, id).await?;
+    // Only a user of the group's own tenant: one customer's devices are
+    // never granted to another customer's user.
     let user = state
         .store
         .user(principal.scope(), UserId(body.user_id))
         .await?
+        .filter(|u| u.tenant_id == group.tenant_id)
         .ok_or(ServerError::NotFound)?;
     state.store.grant_group(user.id, group.id).await?;
     principal

@@ -2,7 +2,7 @@
 //! tokens.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::auth::{ClientAddr, Credential, weaker};
 use super::client::Client;
 use super::session::{self, SESSION_IDLE_SECS, SESSION_MAX_SECS};
-use super::{Access, AppState, Endpoint, Principal};
+use super::{Access, AppState, AuditVerdict, Endpoint, Principal};
 use crate::ids::{TenantId, TokenId, UserId};
 use crate::model::{ApiToken, NewAudit, NewUser, Permission, Role, User};
-use crate::secrets::{hash_password, new_api_token, token_hash, verify_password};
+use crate::secrets::{new_api_token, token_hash};
 use crate::{Result, ServerError, totp};
 
 /// Lifetime of the token that logging in gives.
@@ -32,7 +32,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             "/api/v1/login",
             "Log in with e-mail and password; answers a bearer token valid 12 hours, or with \"session\": true sets a session cookie and answers its CSRF token",
             Access::Public,
-            post(login),
+            post(login).layer(DefaultBodyLimit::max(super::MAX_PUBLIC_BODY)),
         )
         .body::<Login>()
         .returns::<LoginAnswer>(),
@@ -72,11 +72,36 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(
             Method::POST,
             "/api/v1/me/totp",
-            "Start TOTP two-factor enrolment: answers the secret and its otpauth:// URL",
+            "Start TOTP two-factor enrolment (or replace the second factor): needs a session (not a token), the password and, when one is enrolled, its current code; answers the secret and its otpauth:// URL",
             Access::User(Permission::ReadDevices),
             post(totp_enrol),
         )
+        .body::<Reauthenticate>()
         .returns::<TotpEnrolment>(),
+        Endpoint::new(
+            Method::GET,
+            "/api/v1/me/credentials",
+            "The caller's API tokens and sessions (never their secrets)",
+            Access::User(Permission::ReadDevices),
+            get(own_credentials),
+        )
+        .returns::<Credentials>(),
+        Endpoint::new(
+            Method::DELETE,
+            "/api/v1/me/credentials",
+            "Revoke all the caller's API tokens and end all its sessions (this one too)",
+            Access::User(Permission::ReadDevices),
+            delete(end_own_credentials),
+        )
+        .returns::<CredentialsEnded>(),
+        Endpoint::new(
+            Method::POST,
+            "/api/v1/users/{user_id}/totp/reset",
+            "Remove a user's second factor (lost device); needs the caller's own fresh second factor (X-Second-Factor)",
+            Access::User(Permission::ManageUsers),
+            post(reset_totp),
+        )
+        .no_content(),
         Endpoint::new(
             Method::POST,
             "/api/v1/me/totp/confirm",
@@ -97,7 +122,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(
             Method::POST,
             "/api/v1/users",
-            "Create a user in a visible tenant",
+            "Create a user in a visible tenant; an administrator of the provider needs the caller's fresh second factor (X-Second-Factor)",
             Access::User(Permission::ManageUsers),
             post(create),
         )
@@ -208,23 +233,64 @@ async fn audit_login(
         .await
 }
 
+/// Audit a failed login, within the client's audit budget: one client
+/// cannot flood the log, and what was left out is counted in the next
+/// entry written for it.
+async fn audit_failure(
+    state: &AppState,
+    tenant: Option<TenantId>,
+    email: &str,
+    client: &Client,
+    reason: &str,
+) -> Result<()> {
+    match state.login_audit.spend(&ClientAddr(client.addr).key()) {
+        AuditVerdict::LeaveOut => Ok(()),
+        AuditVerdict::Write { left_out: 0 } => {
+            audit_login(state, tenant, email, client, "login.failure", reason).await
+        }
+        AuditVerdict::Write { left_out } => {
+            let detail =
+                format!("{reason}; {left_out} earlier failures from this address not logged");
+            audit_login(state, tenant, email, client, "login.failure", &detail).await
+        }
+    }
+}
+
 async fn login(
     State(state): State<AppState>,
     client: Client,
     headers: HeaderMap,
     Json(body): Json<Login>,
 ) -> Result<Response> {
+    // Nothing longer can be an account: refused before it costs anything
+    // (no limiter key, no hash, no audit entry).
     let email = body.email.trim().to_lowercase();
-    let key = format!("{}/{email}", ClientAddr(client.addr).key());
+    if email.len() > super::MAX_EMAIL || body.password.len() > super::MAX_PASSWORD {
+        return Err(ServerError::Invalid(format!(
+            "an e-mail address has at most {} bytes and a password at most {}",
+            super::MAX_EMAIL,
+            super::MAX_PASSWORD
+        )));
+    }
+    let addr = ClientAddr(client.addr).key();
+    let key = format!("{addr}/{email}");
     // Refused tries are not audited: the limiter is there to stop floods,
     // and auditing each would let one client flood the audit log.
-    if !state.login_limiter.allowed(&key) {
+    if !state.address_limiter.allowed(&addr) || !state.login_limiter.allowed(&key) {
         return Err(ServerError::RateLimited);
     }
     // The per-account limit, in the database: it holds across server
     // processes and client addresses, and counts unknown e-mails alike so
-    // that a lockout does not tell which accounts exist.
-    if state.store.login_locked(&email, crate::now()).await? {
+    // that it does not tell which accounts exist. It is no hard lock (one
+    // an attacker could set off on the administrator at will): while it
+    // holds, addresses that failed on this account are refused, and a
+    // correct password from elsewhere passes (with its second factor if
+    // one is enrolled). Every failure while it holds answers 429, like the
+    // refusals, so a guess tells nothing.
+    let now = crate::now();
+    let locked = state.store.login_locked(&email, now).await?;
+    let dirty = state.login_limiter.failures(&key) > 0;
+    if locked && dirty && body.totp.is_none() {
         return Err(ServerError::RateLimited);
     }
     if body.session {
@@ -232,22 +298,28 @@ async fn login(
     }
     let fail = async |tenant: Option<TenantId>, reason: &str, error: ServerError| {
         state.login_limiter.failed(&key);
+        state.address_limiter.failed(&addr);
         state
             .store
             .record_login_failure(&email, crate::now(), state.account_limit)
             .await?;
-        audit_login(&state, tenant, &email, &client, "login.failure", reason).await?;
+        audit_failure(&state, tenant, &email, &client, reason).await?;
+        let error = if locked {
+            ServerError::RateLimited
+        } else {
+            error
+        };
         Err::<Response, _>(error)
     };
     let (user, hash) = match state.store.user_by_email(&email).await? {
         Some(found) => found,
         None => {
             // Same work for unknown users: no timing oracle for e-mails.
-            let _ = verify_password(&body.password, DUMMY_HASH);
+            let _ = state.hasher.verify(&body.password, DUMMY_HASH).await?;
             return fail(None, "unknown user", ServerError::Unauthenticated).await;
         }
     };
-    if !verify_password(&body.password, &hash) {
+    if !state.hasher.verify(&body.password, &hash).await? {
         return fail(
             Some(user.tenant_id),
             "wrong password",
@@ -263,38 +335,38 @@ async fn login(
         )
         .await;
     }
-    if let Some(sealed) = state
+    let second_factor = state
         .store
         .totp_state(user.id)
         .await?
-        .and_then(|t| t.sealed.map(|s| (s, t.last_step)))
-    {
-        let (sealed, last_step) = sealed;
+        .and_then(|t| t.sealed.map(|s| (s, t.last_step)));
+    if locked && dirty && second_factor.is_none() {
+        // From an address that failed on this account, under attack, only
+        // a second factor lets a correct password through.
+        return fail(
+            Some(user.tenant_id),
+            "account under attack: no second factor",
+            ServerError::RateLimited,
+        )
+        .await;
+    }
+    if let Some((sealed, last_step)) = second_factor {
         let Some(code) = body.totp.as_deref() else {
-            audit_login(
+            audit_failure(
                 &state,
                 Some(user.tenant_id),
                 &email,
                 &client,
-                "login.failure",
                 "two-factor code needed",
             )
             .await?;
             return Err(ServerError::TotpRequired);
         };
-        let secret = state.master.open(&totp_context(user.id), &sealed)?;
-        let now = u64::try_from(crate::now()).unwrap_or(0);
-        let step = totp::verify(&secret, code, now, u64::try_from(last_step).unwrap_or(0))?;
-        let used = match step.and_then(|s| i64::try_from(s).ok()) {
-            Some(step) => state.store.use_totp_step(user.id, step).await?,
-            None => false,
-        };
-        if !used {
+        if !check_totp(&state, user.id, &sealed, last_step, code).await? {
             let why = "wrong or reused two-factor code";
             return fail(Some(user.tenant_id), why, ServerError::Unauthenticated).await;
         }
     }
-    let now = crate::now();
     state
         .store
         .clear_login_failures(&email, now, state.account_limit)
@@ -331,6 +403,24 @@ async fn login(
         user,
     })
     .into_response())
+}
+
+/// Check a TOTP `code` against the sealed secret and use its step (a code
+/// is accepted once).
+pub(super) async fn check_totp(
+    state: &AppState,
+    user: UserId,
+    sealed: &[u8],
+    last_step: i64,
+    code: &str,
+) -> Result<bool> {
+    let secret = state.master.open(&totp_context(user), sealed)?;
+    let now = u64::try_from(crate::now()).unwrap_or(0);
+    let step = totp::verify(&secret, code, now, u64::try_from(last_step).unwrap_or(0))?;
+    Ok(match step.and_then(|s| i64::try_from(s).ok()) {
+        Some(step) => state.store.use_totp_step(user, step).await?,
+        None => false,
+    })
 }
 
 /// What logging in answers.
@@ -459,8 +549,12 @@ struct SessionInfo {
 #[serde(deny_unknown_fields)]
 struct NewPassword {
     current_password: String,
-    #[schemars(length(min = MIN_PASSWORD_LEN))]
+    #[schemars(length(min = MIN_PASSWORD_LEN, max = super::MAX_PASSWORD))]
     new_password: String,
+    /// Keep the caller's API tokens (all are revoked by default: a new
+    /// password is how an intruder is turned out).
+    #[serde(default)]
+    keep_tokens: bool,
 }
 
 async fn change_password(
@@ -479,20 +573,26 @@ async fn change_password(
     let Some((_, hash)) = state.store.user_by_email(&user.email).await? else {
         return Err(ServerError::Unauthenticated);
     };
-    if !verify_password(&body.current_password, &hash) {
+    if !state.hasher.verify(&body.current_password, &hash).await? {
         state.login_limiter.failed(&key);
         return Err(ServerError::Invalid("the current password is wrong".into()));
     }
     check_password(&body.new_password)?;
+    let detail = if body.keep_tokens {
+        "sessions ended, API tokens kept"
+    } else {
+        "sessions ended, API tokens revoked"
+    };
     let entry = principal.audit_entry(
         principal.scope(),
         "user.password",
         format!("user {}", user.id),
-        "sessions ended".into(),
+        detail.into(),
     );
+    let hash = state.hasher.hash(&body.new_password).await?;
     state
         .store
-        .set_password_audited(user.id, &hash_password(&body.new_password)?, entry)
+        .set_password_audited(user.id, &hash, body.keep_tokens, entry)
         .await?;
     Ok((
         StatusCode::NO_CONTENT,
@@ -502,9 +602,10 @@ async fn change_password(
 }
 
 fn check_password(password: &str) -> Result<()> {
-    if password.chars().count() < MIN_PASSWORD_LEN {
+    if password.chars().count() < MIN_PASSWORD_LEN || password.len() > super::MAX_PASSWORD {
         return Err(ServerError::Invalid(format!(
-            "the password needs at least {MIN_PASSWORD_LEN} characters"
+            "the password needs at least {MIN_PASSWORD_LEN} characters and at most {} bytes",
+            super::MAX_PASSWORD
         )));
     }
     Ok(())
@@ -514,25 +615,60 @@ fn totp_context(user: UserId) -> Vec<u8> {
     format!("printwatch/totp/v1/user/{user}").into_bytes()
 }
 
+/// What enrolling (or replacing) a second factor needs.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Reauthenticate {
+    #[schemars(length(max = super::MAX_PASSWORD))]
+    password: String,
+    /// The current code, when a second factor is enrolled already.
+    #[serde(default)]
+    totp: Option<String>,
+}
+
 async fn totp_enrol(
     State(state): State<AppState>,
     principal: Principal,
+    client: Client,
+    Json(body): Json<Reauthenticate>,
 ) -> Result<impl IntoResponse> {
     principal.require(Permission::ReadDevices)?;
+    // A stolen token (even a viewer's) must not replace the owner's second
+    // factor: an interactive session, the password and the current code.
+    principal.require_session()?;
+    let id = principal.user.id;
+    let key = format!("{}/{}", ClientAddr(client.addr).key(), principal.user.email);
+    if !state.login_limiter.allowed(&key) {
+        return Err(ServerError::RateLimited);
+    }
+    let Some((_, hash)) = state.store.user_by_email(&principal.user.email).await? else {
+        return Err(ServerError::Unauthenticated);
+    };
+    let current = state.store.totp_state(id).await?.unwrap_or_default();
+    let password_ok = body.password.len() <= super::MAX_PASSWORD
+        && state.hasher.verify(&body.password, &hash).await?;
+    let code_ok = match (&current.sealed, body.totp.as_deref()) {
+        (None, _) => true,
+        (Some(sealed), Some(code)) => {
+            password_ok && check_totp(&state, id, sealed, current.last_step, code).await?
+        }
+        (Some(_), None) => false,
+    };
+    if !password_ok || !code_ok {
+        state.login_limiter.failed(&key);
+        return Err(ServerError::Invalid(
+            "the password, or the current two-factor code, is wrong".into(),
+        ));
+    }
     let secret = totp::new_secret();
-    let sealed = state
-        .master
-        .seal(&totp_context(principal.user.id), &secret)?;
-    state
-        .store
-        .set_totp_pending(principal.user.id, &sealed)
-        .await?;
+    let sealed = state.master.seal(&totp_context(id), &secret)?;
+    state.store.set_totp_pending(id, &sealed).await?;
     principal
         .audit(
             &state,
             principal.scope(),
             "totp.enrol",
-            format!("user {}", principal.user.id),
+            format!("user {id}"),
             String::new(),
         )
         .await?;
@@ -561,6 +697,7 @@ async fn totp_confirm(
     Json(body): Json<TotpCode>,
 ) -> Result<impl IntoResponse> {
     principal.require(Permission::ReadDevices)?;
+    principal.require_session()?;
     let id = principal.user.id;
     let current = state.store.totp_state(id).await?.unwrap_or_default();
     let Some(pending) = current.pending else {
@@ -590,6 +727,92 @@ async fn totp_confirm(
             String::new(),
         )
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's credentials.
+#[derive(Serialize, JsonSchema)]
+struct Credentials {
+    tokens: Vec<ApiToken>,
+    sessions: Vec<crate::model::Session>,
+}
+
+async fn own_credentials(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<impl IntoResponse> {
+    principal.require(Permission::ReadDevices)?;
+    let id = principal.user.id;
+    Ok(Json(Credentials {
+        tokens: state.store.tokens_of(principal.scope(), id).await?,
+        sessions: state.store.sessions_of(id).await?,
+    }))
+}
+
+/// What ending the caller's credentials ended.
+#[derive(Serialize, JsonSchema)]
+struct CredentialsEnded {
+    tokens_revoked: u64,
+    sessions_ended: u64,
+}
+
+async fn end_own_credentials(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: Client,
+) -> Result<Response> {
+    principal.require(Permission::ReadDevices)?;
+    let entry = principal.audit_entry(
+        principal.scope(),
+        "user.credentials_end",
+        format!("user {}", principal.user.id),
+        "all API tokens revoked, all sessions ended".into(),
+    );
+    let (tokens_revoked, sessions_ended) = state
+        .store
+        .end_credentials_audited(principal.user.id, entry)
+        .await?;
+    Ok((
+        [(SET_COOKIE, session::clear_cookie(client.https))],
+        Json(CredentialsEnded {
+            tokens_revoked,
+            sessions_ended,
+        }),
+    )
+        .into_response())
+}
+
+async fn reset_totp(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<StatusCode> {
+    principal.require(Permission::ManageUsers)?;
+    let user = state
+        .store
+        .user(principal.scope(), UserId(id))
+        .await?
+        .ok_or(ServerError::NotFound)?;
+    // Not someone with more rights than the caller.
+    if weaker(user.role, principal.role) != user.role {
+        return Err(ServerError::Forbidden);
+    }
+    principal.fresh_second_factor(&state, &headers).await?;
+    // In the caller's log: it outlives the user's tenant.
+    let entry = principal.audit_entry(
+        principal.scope(),
+        "user.totp_reset",
+        format!("user {}", user.id),
+        "second factor removed".into(),
+    );
+    if !state
+        .store
+        .reset_totp_audited(principal.scope(), user.id, entry)
+        .await?
+    {
+        return Err(ServerError::NotFound);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -648,6 +871,7 @@ struct CreateUser {
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     Json(body): Json<CreateUser>,
 ) -> Result<impl IntoResponse> {
     principal.require(Permission::ManageUsers)?;
@@ -661,6 +885,10 @@ async fn create(
         return Err(ServerError::Forbidden);
     }
     check_password(&body.password)?;
+    if role == Role::Admin && tenant.kind == crate::model::TenantKind::Provider {
+        // An administrator of the provider sees every customer.
+        principal.fresh_second_factor(&state, &headers).await?;
+    }
     // E-mail addresses are unique across all tenants, because logging in
     // names only the e-mail (and single sign-on maps to it): per-tenant
     // uniqueness would make a login ambiguous. So an address taken in
@@ -681,7 +909,7 @@ async fn create(
             NewUser {
                 tenant_id: tenant.id,
                 email,
-                password_hash: hash_password(&body.password)?,
+                password_hash: state.hasher.hash(&body.password).await?,
                 role,
             },
             crate::now(),
@@ -716,8 +944,14 @@ struct CreateToken {
     #[serde(default)]
     #[schemars(with = "Option<Role>")]
     role: Option<String>,
+    /// Days until it expires (at most 3650); the server's default (90
+    /// days unless configured) when absent.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 3650))]
     expires_in_days: Option<u32>,
+    /// A token that never expires: only when asked for, never by default.
+    #[serde(default)]
+    never_expires: bool,
 }
 
 async fn create_token(
@@ -739,9 +973,18 @@ async fn create_token(
         )));
     }
     let now = crate::now();
-    let expires = body
-        .expires_in_days
-        .map(|d| now + i64::from(d.min(3650)) * 86_400);
+    let expires = match (body.never_expires, body.expires_in_days) {
+        (true, Some(_)) => {
+            return Err(ServerError::Invalid(
+                "give expires_in_days or never_expires, not both".into(),
+            ));
+        }
+        (true, None) => None,
+        (false, days) => {
+            let days = days.unwrap_or(state.token_days).clamp(1, 3650);
+            Some(now + i64::from(days) * 86_400)
+        }
+    };
     let token = new_api_token();
     let (actor, scope) = (principal.user.email.clone(), principal.scope());
     let record = state

@@ -171,11 +171,12 @@ pub trait CredentialStore: Send + Sync {
     async fn purge_sessions(&self, idle_before: i64, created_before: i64) -> Result<u64>;
     /// The user's live and expired sessions.
     async fn sessions_of(&self, user: UserId) -> Result<Vec<Session>>;
-    /// Disable or enable a visible user; disabling deletes its sessions in
-    /// the same transaction. False when the user is not visible.
+    /// Disable or enable a visible user; disabling deletes its sessions and
+    /// API tokens in the same transaction. False when the user is not visible.
     async fn set_user_disabled(&self, scope: TenantId, id: UserId, disabled: bool) -> Result<bool>;
-    /// A new password hash; the user's sessions are deleted with the old one.
-    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()>;
+    /// A new password hash; the user's sessions are deleted with the old
+    /// one, and its API tokens too unless `keep_tokens`.
+    async fn set_password(&self, id: UserId, password_hash: &str, keep_tokens: bool) -> Result<()>;
     /// The API tokens of a visible user (never their secrets).
     async fn tokens_of(&self, scope: TenantId, user: UserId) -> Result<Vec<ApiToken>>;
     async fn token(&self, scope: TenantId, id: TokenId) -> Result<Option<ApiToken>>;
@@ -195,8 +196,20 @@ pub trait CredentialStore: Send + Sync {
         &self,
         id: UserId,
         password_hash: &str,
+        keep_tokens: bool,
         audit: NewAudit,
     ) -> Result<()>;
+    /// End every API token and session of `user`, with the audit entry;
+    /// returns how many (tokens, sessions).
+    async fn end_credentials_audited(&self, user: UserId, audit: NewAudit) -> Result<(u64, u64)>;
+    /// Remove a visible user's second factor (enrolled and pending), with
+    /// the audit entry. False when the user is not visible.
+    async fn reset_totp_audited(
+        &self,
+        scope: TenantId,
+        id: UserId,
+        audit: NewAudit,
+    ) -> Result<bool>;
     /// [`CredentialStore::delete_token`] with its audit entry.
     async fn delete_token_audited(
         &self,

@@ -120,8 +120,9 @@ impl CredentialStore for SqlStore {
         self.disable_user(scope, id, disabled, None).await
     }
 
-    async fn set_password(&self, id: UserId, password_hash: &str) -> Result<()> {
-        self.new_password(id, password_hash, None).await
+    async fn set_password(&self, id: UserId, password_hash: &str, keep_tokens: bool) -> Result<()> {
+        self.new_password(id, password_hash, keep_tokens, None)
+            .await
     }
 
     async fn tokens_of(&self, scope: TenantId, user: UserId) -> Result<Vec<ApiToken>> {
@@ -169,9 +170,49 @@ impl CredentialStore for SqlStore {
         &self,
         id: UserId,
         password_hash: &str,
+        keep_tokens: bool,
         audit: NewAudit,
     ) -> Result<()> {
-        self.new_password(id, password_hash, Some(&audit)).await
+        self.new_password(id, password_hash, keep_tokens, Some(&audit))
+            .await
+    }
+
+    async fn end_credentials_audited(&self, user: UserId, audit: NewAudit) -> Result<(u64, u64)> {
+        let mut tx = self.pool.begin().await?;
+        let mut ended = [0; 2];
+        for (n, table) in ["api_tokens", "sessions"].into_iter().enumerate() {
+            ended[n] = sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok((ended[0], ended[1]))
+    }
+
+    async fn reset_totp_audited(
+        &self,
+        scope: TenantId,
+        id: UserId,
+        audit: NewAudit,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(&format!(
+            "UPDATE users SET totp_sealed = NULL, totp_pending = NULL \
+             WHERE tenant_id IN {VISIBLE} AND id = $2"
+        ))
+        .bind(scope.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn delete_token_audited(
@@ -206,10 +247,14 @@ impl SqlStore {
             return Ok(false);
         }
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
+            // Every credential ends with the user: an attacker's token does
+            // not come back when the owner is enabled again.
+            for table in ["sessions", "api_tokens"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         if let Some(audit) = audit {
             insert_audit(&mut tx, audit).await?;
@@ -222,6 +267,7 @@ impl SqlStore {
         &self,
         id: UserId,
         password_hash: &str,
+        keep_tokens: bool,
         audit: Option<&NewAudit>,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -234,6 +280,12 @@ impl SqlStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
+        if !keep_tokens {
+            sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(audit) = audit {
             insert_audit(&mut tx, audit).await?;
         }

@@ -225,10 +225,82 @@ impl TestApp {
         content_type: &str,
         body: Vec<u8>,
     ) -> Reply {
+        self.raw_from(None, method, path, token, content_type, body)
+            .await
+    }
+
+    /// A bodiless request with a bearer token and one more header.
+    pub async fn raw_with_header(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        (name, value): (&str, &str),
+    ) -> Reply {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(name, value)
+            .body(Body::empty())
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Reply {
+            status,
+            body,
+            content_type,
+        }
+    }
+
+    /// A JSON request from the client address `peer`.
+    pub async fn call_from(
+        &self,
+        peer: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let peer = peer.parse().expect("a socket address");
+        self.raw_from(Some(peer), method, path, token, "application/json", bytes)
+            .await
+    }
+
+    pub async fn raw_from(
+        &self,
+        peer: Option<std::net::SocketAddr>,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(header::CONTENT_TYPE, content_type);
+        if let Some(peer) = peer {
+            request = request.extension(axum::extract::ConnectInfo(peer));
+        }
         if let Some(t) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -292,6 +364,15 @@ impl TestApp {
 
     /// Run the agent side of activation through HTTP.
     pub async fn activate(&self, code: &ActivationCode) -> Result<AgentKey, Reply> {
+        self.activate_from(None, code).await
+    }
+
+    /// Activation from the client address `peer`.
+    pub async fn activate_from(
+        &self,
+        peer: Option<&str>,
+        code: &ActivationCode,
+    ) -> Result<AgentKey, Reply> {
         let info = AgentInfo {
             version: "0.1.0".into(),
             os: "linux".into(),
@@ -299,14 +380,17 @@ impl TestApp {
         };
         let (pending, request) =
             AgentActivation::start(code, info, &mut rand::rngs::OsRng).expect("start");
-        let r = self
-            .call(
-                Method::POST,
-                "/agent/v1/activate",
-                None,
-                Some(serde_json::to_value(&request).expect("json")),
-            )
-            .await;
+        let body = serde_json::to_value(&request).expect("json");
+        let r = match peer {
+            Some(peer) => {
+                self.call_from(peer, Method::POST, "/agent/v1/activate", None, Some(body))
+                    .await
+            }
+            None => {
+                self.call(Method::POST, "/agent/v1/activate", None, Some(body))
+                    .await
+            }
+        };
         if r.status != StatusCode::OK {
             return Err(r);
         }
