@@ -980,6 +980,11 @@ async fn create_token(
             ));
         }
         (true, None) => None,
+        (false, Some(days)) if !(1..=3650).contains(&days) => {
+            return Err(ServerError::Invalid(
+                "expires_in_days must be 1 to 3650".into(),
+            ));
+        }
         (false, days) => {
             let days = days.unwrap_or(state.token_days).clamp(1, 3650);
             Some(now + i64::from(days) * 86_400)
