@@ -811,11 +811,9 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// When a reading was collected; now if its time does not read.
 fn unix(text: &str) -> i64 {
-    humantime::parse_rfc3339(text)
-        .ok()
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .map_or_else(unix_now, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    machine::unix_seconds(text).unwrap_or_else(unix_now)
 }
 
 pub fn hostname() -> Option<String> {

@@ -158,13 +158,28 @@ async fn serve_everything(
         shutdown: stop,
     }));
 
+    // Ready when every printer is in the API; then the read-only token
+    // (a viewer sees the groups granted to it) is given the fleet.
+    let printers = files.len() - 1; // the fleet has one router
+    eprintln!("printwatch demo: waiting for the agent to deliver {printers} printers…");
+    let started = std::time::Instant::now();
+    let devices = loop {
+        let devices = server.device_ids(&admin).await?;
+        if devices.len() >= printers || started.elapsed() > Duration::from_secs(120) {
+            break devices;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    server.grant_fleet(&admin, &devices).await?;
     println!(
-        "printwatch demo: {} simulated printers on {} (UDP {}), a server, and an agent delivering to it",
-        simulator.served.len(),
+        "printwatch demo: {} simulated printers (and a router) on {} (UDP {}); the agent delivered {} to the server in {:.1} s",
+        printers,
         args.bind,
-        args.port
+        args.port,
+        devices.len(),
+        started.elapsed().as_secs_f64()
     );
-    println!("portal: {url}/");
+    println!("portal: {url}/   (the web portal comes later; the API: {url}/api/v1/openapi.json)");
     println!("login: admin@localhost {password}");
     println!("api token: {read_only}");
     println!("try:");

@@ -256,6 +256,60 @@ impl DemoServer {
         text(&answer, "token")
     }
 
+    /// The ids of the devices the caller sees.
+    pub async fn device_ids(&self, token: &str) -> anyhow::Result<Vec<i64>> {
+        let answer = self
+            .call(
+                "GET",
+                "/api/v1/devices?limit=1000",
+                Some(token),
+                serde_json::Value::Null,
+            )
+            .await?;
+        Ok(answer["devices"]
+            .as_array()
+            .map(|list| list.iter().filter_map(|d| d["id"].as_i64()).collect())
+            .unwrap_or_default())
+    }
+
+    /// A group of these devices, granted to the caller: what its viewer
+    /// tokens see.
+    pub async fn grant_fleet(&self, token: &str, devices: &[i64]) -> anyhow::Result<()> {
+        let me = self
+            .call("GET", "/api/v1/me", Some(token), serde_json::Value::Null)
+            .await?;
+        let (user, tenant) = (me["user"]["id"].as_i64(), me["user"]["tenant_id"].as_i64());
+        let (Some(user), Some(tenant)) = (user, tenant) else {
+            anyhow::bail!("GET /api/v1/me: no user id or tenant_id in {me}");
+        };
+        let group = self
+            .call(
+                "POST",
+                "/api/v1/groups",
+                Some(token),
+                serde_json::json!({"tenant_id": tenant, "name": "demo fleet"}),
+            )
+            .await?;
+        let group = group["id"].as_i64().context("no id for the new group")?;
+        for device in devices {
+            self.call(
+                "POST",
+                &format!("/api/v1/groups/{group}/devices"),
+                Some(token),
+                serde_json::json!({"device_id": device}),
+            )
+            .await?;
+        }
+        self.call(
+            "POST",
+            &format!("/api/v1/groups/{group}/grants"),
+            Some(token),
+            serde_json::json!({"user_id": user}),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;

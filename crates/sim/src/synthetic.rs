@@ -226,9 +226,36 @@ pub fn printer(
         Value::ObjectId(oid("1.3.6.1.2.1.25.3.1.5")),
     );
     put(oid("1.3.6.1.2.1.25.3.2.1.3.1"), text(&full));
-    put(oid("1.3.6.1.2.1.25.3.2.1.5.1"), Value::Integer(2));
-    put(oid("1.3.6.1.2.1.25.3.5.1.1.1"), Value::Integer(3));
-    put(oid("1.3.6.1.2.1.25.3.5.1.2.1"), Value::OctetString(vec![0]));
+    // One printer in ten (the 3rd, 13th, …) in trouble: a paper jam or a
+    // door open, as hrDeviceStatus, hrPrinterDetectedErrorState (RFC 3805
+    // bits: 0x04 jammed, 0x08 doorOpen), the console and the alert table.
+    let fault = (n % 10 == 3).then_some(if n % 20 == 3 {
+        (0x04u8, 13, 8, "Paper jam in tray 2")
+    } else {
+        (0x08u8, 6, 3, "Close the front door")
+    });
+    put(
+        oid("1.3.6.1.2.1.25.3.2.1.5.1"),
+        Value::Integer(if fault.is_some() { 5 } else { 2 }),
+    );
+    put(
+        oid("1.3.6.1.2.1.25.3.5.1.1.1"),
+        Value::Integer(if fault.is_some() { 1 } else { 3 }),
+    );
+    put(
+        oid("1.3.6.1.2.1.25.3.5.1.2.1"),
+        Value::OctetString(vec![fault.map_or(0, |f| f.0)]),
+    );
+    if let Some((_, group, code, message)) = fault {
+        let alert = |column: u32| oid(&format!("1.3.6.1.2.1.43.18.1.1.{column}.1.1"));
+        put(alert(2), Value::Integer(3)); // critical
+        put(alert(3), Value::Integer(4)); // trained operator
+        put(alert(4), Value::Integer(group));
+        put(alert(5), Value::Integer(1));
+        put(alert(6), Value::Integer(-1));
+        put(alert(7), Value::Integer(code));
+        put(alert(8), text(message));
+    }
     put(oid("1.3.6.1.2.1.43.5.1.1.17.1"), text(&serial));
     put(
         oid("1.3.6.1.2.1.43.10.2.1.4.1.1"),
@@ -238,7 +265,10 @@ pub fn printer(
         oid("1.3.6.1.2.1.43.10.2.1.6.1.1"),
         Value::Integer(if colour { 4 } else { 1 }),
     );
-    put(oid("1.3.6.1.2.1.43.16.5.1.2.1.1"), text("Ready"));
+    put(
+        oid("1.3.6.1.2.1.43.16.5.1.2.1.1"),
+        text(fault.map_or("Ready", |f| f.3)),
+    );
     put(oid("1.3.6.1.2.1.43.8.2.1.2.1.1"), Value::Integer(4));
     put(oid("1.3.6.1.2.1.43.8.2.1.9.1.1"), Value::Integer(550));
     put(
@@ -257,8 +287,10 @@ pub fn printer(
         row += 1;
         let (kind, what) = if ink { (5, "Ink") } else { (3, "Toner") };
         let cap = if ink { 100 } else { 10_000 };
-        let level = if i == 1 {
-            cap * 7 / 100
+        // The second printer's first colorant nearly empty (2 %): the
+        // demo's "order toner" case.
+        let level = if i == 0 && n == 2 {
+            cap * 2 / 100
         } else {
             cap * (10 + r.next(90) as i32) / 100
         };
@@ -380,7 +412,8 @@ pub fn router(n: u32) -> Vec<VarBind> {
 }
 
 /// The demo fleet: one printer per catalog model, then as many again with
-/// other serials, and one router. (file name, records).
+/// other serials, and one router. (file name, records). One printer in ten
+/// is jammed or has a door open; the second has a toner at 2 %.
 pub fn demo_fleet(profiles: &ProfileSet, printers: usize) -> Vec<(String, Vec<VarBind>)> {
     let mut fleet = Vec::new();
     for i in 0..printers {
@@ -430,6 +463,20 @@ mod tests {
             );
             let snap = read_snapshot("t", &MibView::from_varbinds(records), &profiles);
             assert!(snap.serial.is_some(), "{model}: serial");
+            let n = i as u32 + 1;
+            assert_eq!(!snap.alerts.is_empty(), n % 10 == 3, "{model}: alerts");
+            assert_eq!(
+                !snap.status.errors.is_empty(),
+                n % 10 == 3,
+                "{model}: {:?}",
+                snap.status
+            );
+            let lowest = snap
+                .supplies
+                .iter()
+                .filter_map(|s| s.percent)
+                .fold(100.0, f64::min);
+            assert_eq!(lowest <= 2.0, n == 2, "{model}: lowest supply {lowest}");
             assert!(snap.meter("total").is_some(), "{model}: total");
             assert_eq!(snap.color, Some(*colour), "{model}: colour");
             assert!(

@@ -266,12 +266,6 @@ impl Uplink {
         self.state.refused.as_ref()
     }
 
-    /// Forget a refusal: at start, the agent tries once more (the
-    /// administrator may have fixed what was wrong).
-    pub fn retry_after_restart(&mut self) {
-        self.state.refused = None;
-    }
-
     /// Seal the oldest spool records (in order) into the next envelope.
     /// The caller persists [`Uplink::inflight`] durably, then sends it.
     /// Records that do not fit in one envelope are left for the next.
@@ -518,7 +512,7 @@ impl Uplink {
             // server's. A heartbeat is not worth sending again.
             self.state.heartbeat_seq = last_applied;
         }
-        let clock_error = printwatch_snapshot_time(&receipt.server_time).map(|server| now - server);
+        let clock_error = unix_seconds(&receipt.server_time).map(|server| now - server);
         HeartbeatOutcome::Delivered {
             config: receipt.config.map(Box::new),
             clock_error,
@@ -587,7 +581,8 @@ pub fn backoff(failures: u32, jitter: f64) -> Duration {
     full.mul_f64(0.5 + 0.5 * jitter)
 }
 
-fn printwatch_snapshot_time(text: &str) -> Option<i64> {
+/// RFC 3339 to Unix seconds.
+pub fn unix_seconds(text: &str) -> Option<i64> {
     let t = humantime::parse_rfc3339(text).ok()?;
     let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
     i64::try_from(secs).ok()
