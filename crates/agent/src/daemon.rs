@@ -515,7 +515,8 @@ impl UplinkTask {
     /// Sends the envelope in flight, or seals the next one from the spool.
     async fn send_one(&mut self, rng: &mut rand::rngs::StdRng) -> Step {
         if self.uplink.inflight().is_none() {
-            match self.seal_next(rng) {
+            // Sealing compresses hard (zstd 19): off the async workers.
+            match tokio::task::block_in_place(|| self.seal_next(rng)) {
                 Ok(true) => {}
                 Ok(false) => return Step::Idle,
                 Err(e) => {

@@ -125,10 +125,12 @@ fn shrinking_delta() -> SnapshotDelta {
         meters: Some(ListDelta {
             len: 1,
             set: vec![],
+            patch: vec![],
         }),
         supplies: Some(ListDelta {
             len: 0,
             set: vec![],
+            patch: vec![],
         }),
         ..Default::default()
     };
@@ -147,6 +149,7 @@ fn bad_deltas() -> Vec<SnapshotDelta> {
                     index: 3,
                     item: meter.clone(),
                 }],
+                patch: vec![],
             }),
             ..Default::default()
         },
@@ -157,6 +160,7 @@ fn bad_deltas() -> Vec<SnapshotDelta> {
                     index: 9,
                     item: meter,
                 }],
+                patch: vec![],
             }),
             ..Default::default()
         },
