@@ -60,6 +60,8 @@ pub const SUBMIT_PATH: &str = "/agent/v1/submit";
 const MAX_ANSWER: usize = 1024 * 1024;
 /// Devices collected at the same time.
 const COLLECT_CONCURRENCY: usize = 32;
+/// Readings spooled together (one fsync).
+const COLLECT_CHUNK: usize = 100;
 
 /// The connection to the server, as the daemon needs it: the real one is
 /// `crate::transport::Transport`; tests may put a failing one in between.
@@ -109,7 +111,9 @@ pub enum Stopped {
 
 enum Event {
     Swept(Box<ScanReport>, SweepSummary, Vec<Credentials>),
-    Collected(Vec<Snapshot>, usize),
+    /// Readings of a collection in progress; the last says how many
+    /// devices failed.
+    Collected(Vec<Snapshot>, Option<usize>),
     Pushed(PushedConfig),
     Refused(Refusal),
 }
@@ -277,13 +281,16 @@ pub async fn run(options: DaemonOptions) -> Result<Stopped, DaemonError> {
                     schedule.finished(Task::Sweep, now_ms(), &mut rng);
                     write_status(&state, &status, &spool);
                 }
-                Event::Collected(readings, failed) => {
-                    if failed > 0 {
-                        tracing::info!(failed, "devices did not answer their collection; the next sweep looks for them");
-                    }
+                Event::Collected(readings, done) => {
                     spool_readings(&spool, &status, readings, &wake);
-                    schedule.finished(Task::Collect, now_ms(), &mut rng);
-                    write_status(&state, &status, &spool);
+                    // The last event of a collection says how many failed.
+                    if let Some(failed) = done {
+                        if failed > 0 {
+                            tracing::info!(failed, "devices did not answer their collection; the next sweep looks for them");
+                        }
+                        schedule.finished(Task::Collect, now_ms(), &mut rng);
+                        write_status(&state, &status, &spool);
+                    }
                 }
                 Event::Pushed(config) => {
                     apply_push(&state, &status, &options.config, config, &mut settings, &mut schedule, now_ms(), &mut rng);
@@ -399,7 +406,9 @@ async fn collect_known(
     events: mpsc::UnboundedSender<Event>,
 ) {
     let options = SnmpOptions::default();
-    let results: Vec<Option<Snapshot>> = futures::stream::iter(devices)
+    // Spooled a hundred at a time: thousands of snapshots are never held
+    // at once.
+    let mut chunks = futures::stream::iter(devices)
         .map(|device| {
             let (engine, profiles, options) = (engine.clone(), profiles.clone(), options.clone());
             async move {
@@ -414,11 +423,14 @@ async fn collect_known(
             }
         })
         .buffer_unordered(COLLECT_CONCURRENCY)
-        .collect()
-        .await;
-    let failed = results.iter().filter(|r| r.is_none()).count();
-    let readings = results.into_iter().flatten().collect();
-    let _ = events.send(Event::Collected(readings, failed));
+        .chunks(COLLECT_CHUNK);
+    let mut failed = 0;
+    while let Some(results) = chunks.next().await {
+        failed += results.iter().filter(|r| r.is_none()).count();
+        let readings = results.into_iter().flatten().collect();
+        let _ = events.send(Event::Collected(readings, None));
+    }
+    let _ = events.send(Event::Collected(Vec::new(), Some(failed)));
 }
 
 /// Readings into the spool, durable before they count.
@@ -432,11 +444,11 @@ fn spool_readings(
         return;
     }
     let mut records = Vec::with_capacity(readings.len());
-    for snapshot in &readings {
-        match machine::compress(snapshot) {
+    for snapshot in readings {
+        match machine::compress(&snapshot) {
             Ok(bytes) => records.push((
                 RecordMeta {
-                    device: device_hash(snapshot),
+                    device: device_hash(&snapshot),
                     collected_at: unix(&snapshot.collected_at),
                 },
                 bytes,

@@ -184,9 +184,11 @@ pub enum HeartbeatOutcome {
     Refused(Refusal),
 }
 
-/// Upper bound of a submission's plaintext, kept well under the envelope
-/// limit (zstd rarely expands, but a device's snapshot can be large).
-pub const MAX_BATCH_JSON: usize = 4 * 1024 * 1024;
+/// Upper bound of a submission's plaintext (JSON). It bounds the agent's
+/// memory more than the wire: zstd at level 19 takes about 20 times its
+/// input for its tables (33 MB for 1.5 MB of JSON, 5 MB for 250 KB).
+/// 500 deltas fit; full snapshots go some 80 to an envelope.
+pub const MAX_BATCH_JSON: usize = 256 * 1024;
 /// Records per envelope at most.
 pub const MAX_BATCH_RECORDS: usize = 500;
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
