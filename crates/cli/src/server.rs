@@ -102,6 +102,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         ),
         _ => None,
     };
+    // One descriptor per connection: the default soft limit (1,024) would
+    // run out long before the server's connection cap.
+    serve::raise_open_file_limit(&serve::Limits::default());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --listen)", args.listen))?;

@@ -89,6 +89,16 @@ impl UnverifiedHeader {
         if bytes.len() < HEADER_LEN + TAG_LEN {
             return Err(ProtocolError::Malformed("too short"));
         }
+        UnverifiedHeader::parse_prefix(bytes)
+    }
+
+    /// The header from the first [`HEADER_LEN`] bytes of an envelope, the
+    /// rest not received yet: a server looks up the agent before it reads
+    /// (and holds) a body of up to [`MAX_ENVELOPE`] bytes.
+    pub fn parse_prefix(bytes: &[u8]) -> Result<UnverifiedHeader> {
+        if bytes.len() < HEADER_LEN {
+            return Err(ProtocolError::Malformed("too short"));
+        }
         if &bytes[0..2] != MAGIC {
             return Err(ProtocolError::Malformed("bad magic"));
         }
@@ -303,6 +313,26 @@ pub fn check_sequence(last_applied: u64, seq: u64) -> SeqVerdict {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_header_parses_from_its_own_bytes() {
+        let key = AgentKey::from_bytes([7; 32]);
+        let rng = &mut rand::rngs::OsRng;
+        let sealed = seal(&key, Direction::AgentToServer, AgentId(42), 9, &"x", rng).expect("seal");
+        let whole = UnverifiedHeader::parse(&sealed).expect("parses");
+        assert_eq!(
+            UnverifiedHeader::parse_prefix(&sealed[..HEADER_LEN]).expect("prefix"),
+            whole
+        );
+        assert_eq!(whole.agent_id, AgentId(42));
+        assert_eq!(whole.seq, 9);
+        assert!(matches!(
+            UnverifiedHeader::parse_prefix(&sealed[..HEADER_LEN - 1]),
+            Err(ProtocolError::Malformed(_))
+        ));
+        // The whole envelope still needs room for the tag.
+        assert!(UnverifiedHeader::parse(&sealed[..HEADER_LEN]).is_err());
+    }
 
     #[test]
     fn a_receipt_answers_one_envelope_only() {

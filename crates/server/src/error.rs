@@ -41,6 +41,8 @@ pub enum ServerError {
     RateLimited,
     #[error("the server is busy: try again in a few seconds")]
     Busy,
+    #[error("an envelope of this agent is being received already: send one at a time")]
+    EnvelopeInFlight,
     #[error(
         "this action needs a fresh second factor: send the current code of your authenticator \
          in the X-Second-Factor header (enrol one with POST /api/v1/me/totp first)"

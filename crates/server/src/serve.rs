@@ -200,6 +200,29 @@ impl Default for Limits {
     }
 }
 
+/// Raise this process's open-file limit to its hard limit: each connection
+/// holds a descriptor, and the usual soft limit (1,024) is far below
+/// [`Limits::max_connections`]. Returns the limit in force; warns when it
+/// is still below the connection cap (plus room for the database and logs).
+pub fn raise_open_file_limit(limits: &Limits) -> u64 {
+    let wanted = (limits.max_connections as u64).saturating_add(1024);
+    let now = match rlimit::increase_nofile_limit(wanted) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft)
+        }
+    };
+    if now < wanted {
+        tracing::warn!(
+            limit = now,
+            connections = limits.max_connections,
+            "the open-file limit is below the connection cap: raise it (ulimit -n, LimitNOFILE=)"
+        );
+    }
+    now
+}
+
 /// Serve HTTP until `shutdown` completes.
 pub async fn run(
     state: AppState,
@@ -261,13 +284,13 @@ pub async fn run_with(
             }
             continue;
         };
-        let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let app = app.clone();
         let stopping = stopping.clone();
         let header_timeout = limits.header_timeout;
         match acceptor.clone() {
             None => {
                 connections.spawn(async move {
-                    connection(tcp, app, header_timeout, stopping, peer).await;
+                    connection(tcp, app, header_timeout, stopping, peer, false).await;
                     drop(slot);
                 });
             }
@@ -282,9 +305,7 @@ pub async fn run_with(
                             }
                             Err(_) => return,
                         };
-                    // The marker tells the cookie code that this client uses HTTPS.
-                    let app = app.layer(axum::Extension(TlsConnection));
-                    connection(tls, app, header_timeout, stopping, peer).await;
+                    connection(tls, app, header_timeout, stopping, peer, true).await;
                     drop(slot);
                 });
             }
@@ -304,7 +325,7 @@ pub async fn run_with(
 /// The answer to a connection over the limits (plain HTTP; over TLS the
 /// connection is closed: a handshake would cost more than it tells).
 async fn refuse(mut tcp: tokio::net::TcpStream) {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const BODY: &str = "{\"error\":\"too many connections: try again later\"}";
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
@@ -314,6 +335,21 @@ async fn refuse(mut tcp: tokio::net::TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         tcp.write_all(answer.as_bytes()).await?;
         tcp.shutdown().await
+    })
+    .await;
+    // Read what the client sent (a little, for a moment): closing with its
+    // request unread would reset the connection, and the client would lose
+    // the answer.
+    let _ = tokio::time::timeout(Duration::from_millis(250), async {
+        let mut sink = [0u8; 4096];
+        let mut read = 0;
+        while read < 64 * 1024 {
+            match tcp.read(&mut sink).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        std::io::Result::Ok(())
     })
     .await;
 }
@@ -415,13 +451,17 @@ impl hyper::body::Body for DeadlineBody {
 }
 
 /// One HTTP/1.1 connection, with the header-read timeout; at shutdown it
-/// finishes the request in flight and closes.
+/// finishes the request in flight and closes. Each request gets the peer's
+/// address and, over `tls`, the marker that tells the cookie code the
+/// client uses HTTPS, as extensions: the router is shared, not rebuilt
+/// per connection (`Router::layer` would copy every route: tens of KiB).
 async fn connection<I>(
     io: I,
     app: axum::Router,
     header_timeout: Duration,
     mut stopping: tokio::sync::watch::Receiver<bool>,
     peer: SocketAddr,
+    tls: bool,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -432,7 +472,16 @@ async fn connection<I>(
         // hyper's default read buffer grows to ~400 KiB per connection;
         // headers fit in 16 KiB and bodies are read in chunks anyway.
         .max_buf_size(16 * 1024);
-    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(app));
+    let service = tower::service_fn(
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            if tls {
+                request.extensions_mut().insert(TlsConnection);
+            }
+            tower::ServiceExt::oneshot(app.clone(), request)
+        },
+    );
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,

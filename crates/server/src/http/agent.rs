@@ -16,13 +16,14 @@
 //! configuration pushed to the agent when the agent runs another version.
 //!
 //! Plain `{"error"}` JSON instead: before the envelope authenticates (400,
-//! 401, 413, 429; a revoked agent's key is deleted, so its envelopes are
-//! 401), and 403 with `"reason": "revoked"` or `"expired"` for an authentic
+//! 401, 413, 429 while another body of the agent is being received, 503
+//! with `Retry-After` when bodies in flight hold their budget; a revoked
+//! agent's key is deleted, so its envelopes are 401), and 403 with `"reason": "revoked"` or `"expired"` for an authentic
 //! envelope of an agent that may no longer submit (nothing stored).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -139,8 +140,24 @@ async fn activate(
     Ok(Json(response))
 }
 
-async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Response> {
-    let header = UnverifiedHeader::parse(&body)?;
+/// An envelope, read header first: the agent it names is looked up before
+/// the body is read (and held) in full, so that bodies naming no agent with
+/// a key are refused after [`envelope::HEADER_LEN`] bytes, and the bodies
+/// that are read are bounded by [`super::EnvelopeGate`] (one per agent, a
+/// byte budget for all).
+async fn submit(State(state): State<AppState>, request: Request) -> Result<Response> {
+    let declared = declared_length(request.headers())?;
+    if let Some(size) = declared.filter(|&n| n > envelope::MAX_ENVELOPE) {
+        return Err(ProtocolError::TooLarge {
+            size,
+            limit: envelope::MAX_ENVELOPE,
+        }
+        .into());
+    }
+    let mut incoming = request.into_body();
+    let mut body = Vec::new();
+    read_body(&mut incoming, &mut body, envelope::HEADER_LEN).await?;
+    let header = UnverifiedHeader::parse_prefix(&body)?;
     if header.direction != Direction::AgentToServer {
         return Err(ProtocolError::WrongDirection.into());
     }
@@ -150,7 +167,19 @@ async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Response> 
         .agent_with_secrets(header.agent_id)
         .await?
         .ok_or_else(not_authentic)?;
+    // Pending and revoked agents have no key: nothing could open. (An
+    // expired agent still has one, and is told so once its envelope opens.)
+    if agent.state != AgentState::Active {
+        return Err(not_authentic());
+    }
     let sealed_key = secrets.key_sealed.as_deref().ok_or_else(not_authentic)?;
+    let _admitted = state
+        .envelopes
+        .admit(agent.id, declared.unwrap_or(envelope::MAX_ENVELOPE))?;
+    if let Some(size) = declared {
+        body.reserve_exact(size.saturating_sub(body.len()));
+    }
+    read_body(&mut incoming, &mut body, usize::MAX).await?;
     let key = state.master.open_agent_key(agent.id, sealed_key)?;
     let opened = envelope::open::<AgentMessage>(&key, Direction::AgentToServer, &body)?;
     // Authentic: from here on, every answer but a refusal is a sealed receipt.
@@ -211,6 +240,48 @@ async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Response> 
             answer.applied(outcome.resync, None)
         }
     }
+}
+
+/// The body length a request announces (`Content-Length`), if it does.
+fn declared_length(headers: &axum::http::HeaderMap) -> Result<Option<usize>> {
+    let Some(value) = headers.get(header::CONTENT_LENGTH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|n| Some(usize::try_from(n).unwrap_or(usize::MAX)))
+        .ok_or_else(|| ServerError::Invalid("Content-Length is not a number".into()))
+}
+
+/// Read `stream` into `body` until it holds `want` bytes (or one frame
+/// more) or the stream ends; more than [`envelope::MAX_ENVELOPE`] in all
+/// is refused (413).
+async fn read_body(stream: &mut Body, body: &mut Vec<u8>, want: usize) -> Result<()> {
+    use hyper::body::Body as _;
+    while body.len() < want {
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_frame(cx));
+        let Some(frame) = frame.await else {
+            return Ok(());
+        };
+        let frame = frame.map_err(|e| {
+            ServerError::Invalid(format!("the envelope could not be read in full: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let size = body.len().saturating_add(data.len());
+        if size > envelope::MAX_ENVELOPE {
+            return Err(ProtocolError::TooLarge {
+                size,
+                limit: envelope::MAX_ENVELOPE,
+            }
+            .into());
+        }
+        body.extend_from_slice(&data);
+    }
+    Ok(())
 }
 
 /// The configuration stored for `agent`, opened, for a heartbeat's receipt.

@@ -13,6 +13,7 @@ mod client;
 mod csv;
 mod devices;
 mod endpoint;
+mod intake;
 mod limit;
 mod reports;
 mod session;
@@ -30,6 +31,7 @@ use serde_json::json;
 pub use auth::{Credential, Principal};
 pub use client::{Client, TlsConnection, TrustedProxies};
 pub use endpoint::{Access, Endpoint, openapi};
+pub use intake::{Admitted, DEFAULT_ENVELOPE_BUDGET, EnvelopeGate};
 pub use limit::{AuditBudget, AuditVerdict, RateLimiter};
 pub use session::{
     CSRF_FIELD, CSRF_HEADER, PLAIN_COOKIE, SECURE_COOKIE, SESSION_IDLE_SECS, SESSION_MAX_SECS,
@@ -86,6 +88,8 @@ pub struct AppState {
     pub login_audit: Arc<AuditBudget>,
     /// Password hashing, off the async workers.
     pub hasher: HashPool,
+    /// Envelope bodies being received, not authenticated yet.
+    pub envelopes: Arc<EnvelopeGate>,
     /// Lifetime of a new API token when none is asked for (days).
     pub token_days: u32,
     /// Failed logins per account, in the database (all servers).
@@ -110,6 +114,7 @@ impl AppState {
                 std::time::Duration::from_secs(600),
             )),
             hasher: HashPool::default(),
+            envelopes: Arc::new(EnvelopeGate::new(DEFAULT_ENVELOPE_BUDGET)),
             token_days: DEFAULT_TOKEN_DAYS,
             account_limit: ACCOUNT_LOGIN_LIMIT,
             proxies: Arc::new(TrustedProxies::default()),
@@ -125,6 +130,12 @@ impl AppState {
     /// Another password hashing pool (tests, benches).
     pub fn with_hasher(mut self, hasher: HashPool) -> AppState {
         self.hasher = hasher;
+        self
+    }
+
+    /// Another budget of bytes for envelope bodies in flight.
+    pub fn with_envelope_budget(mut self, bytes: usize) -> AppState {
+        self.envelopes = Arc::new(EnvelopeGate::new(bytes));
         self
     }
 
@@ -242,7 +253,9 @@ impl IntoResponse for ServerError {
             | ServerError::AgentExpired
             | ServerError::SecondFactorRequired
             | ServerError::SessionRequired => StatusCode::FORBIDDEN,
-            ServerError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ServerError::RateLimited | ServerError::EnvelopeInFlight => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ServerError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ServerError::Protocol(p) => match p {
                 P::NotAuthentic | P::WrongPin | P::NotConfirmed => StatusCode::UNAUTHORIZED,
