@@ -77,6 +77,13 @@ struct ValidateArgs {
     config: Option<PathBuf>,
 }
 
+impl AgentArgs {
+    /// `agent run`: the daemon, which runs for months.
+    pub fn runs_the_daemon(&self) -> bool {
+        matches!(self.command, AgentCommand::Run(_))
+    }
+}
+
 /// An error with its exit code.
 #[derive(Debug)]
 pub struct Exit(pub u8, pub String);
