@@ -438,6 +438,67 @@ fn readings_arrive_exactly_once_through_outages_and_kills() {
 }
 
 #[test]
+fn a_pushed_configuration_applies_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = fleet("127.77.3.0/29");
+    let port = free_port();
+    let _server_proc = start_server(&dir.path().join("server"), port);
+    let server = Server::connect(port);
+    let (id, code) = server.create_agent("pushed", None);
+    let state = dir.path().join("agent");
+    activate(&state, port, &code);
+    let config = dir.path().join("agent.toml");
+    write_config(&config, &fleet, "1h");
+    let mut proc = run_agent(&state, &config, &dir.path().join("trace"));
+    wait_for("the first sweep", Duration::from_secs(60), || {
+        status(&state)["collections"].as_u64() >= Some(PRINTERS as u64)
+    });
+    // Collections every hour from the file; the server pushes every 2 s.
+    let push = json!({"collect": {"every": "2s"}});
+    let (s, v) = http(
+        port,
+        "PUT",
+        &format!("/api/v1/agents/{id}/config"),
+        Some(&server.token),
+        Some(push),
+    );
+    assert!(s < 300, "{v}");
+    wait_for(
+        "the pushed configuration in force",
+        Duration::from_secs(30),
+        || status(&state)["config_version"].as_u64() == Some(1),
+    );
+    // Applied without a restart: collections now come every 2 s.
+    let before = status(&state)["collections"].as_u64().unwrap_or(0);
+    wait_for(
+        "collections at the pushed interval",
+        Duration::from_secs(30),
+        || status(&state)["collections"].as_u64().unwrap_or(0) >= before + 2 * PRINTERS as u64,
+    );
+    assert!(proc.0.try_wait().unwrap().is_none(), "the same process");
+    // The server sees it in force; a restart keeps it.
+    wait_for("the server to see it", Duration::from_secs(30), || {
+        server
+            .get("/api/v1/agents")
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["name"] == "pushed" && a["config_in_force"] == 1)
+    });
+    assert!(state.join("pushed-config.json").exists());
+    drop(proc);
+    // A push may not change [uplink]: the server refuses it.
+    let (s, _) = http(
+        port,
+        "PUT",
+        &format!("/api/v1/agents/{id}/config"),
+        Some(&server.token),
+        Some(json!({"uplink": {"proxy": "http://evil.example:1"}})),
+    );
+    assert_eq!(s, 400);
+}
+
+#[test]
 fn refused_agents_stop_and_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let fleet = fleet("127.77.2.0/29");
