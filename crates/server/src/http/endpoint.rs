@@ -6,7 +6,7 @@
 //! something the types do not. The API fuzz test
 //! (`tests/openapi_fuzz.rs`) checks the live server against it.
 
-use axum::Json;
+use super::extract::Json;
 use axum::http::{Method, StatusCode};
 use axum::routing::MethodRouter;
 use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};

@@ -13,6 +13,7 @@ mod client;
 mod csv;
 mod devices;
 mod endpoint;
+mod extract;
 mod intake;
 mod limit;
 mod reports;
@@ -246,7 +247,11 @@ impl IntoResponse for ServerError {
             ServerError::NotFound => StatusCode::NOT_FOUND,
             ServerError::Invalid(_) | ServerError::DatabaseUrl(_) => StatusCode::BAD_REQUEST,
             ServerError::Conflict(_) | ServerError::StaleSequence { .. } => StatusCode::CONFLICT,
-            ServerError::Unauthenticated | ServerError::TotpRequired => StatusCode::UNAUTHORIZED,
+            ServerError::Unauthenticated
+            | ServerError::TotpRequired
+            | ServerError::WrongCredentials
+            | ServerError::WrongSecondFactor => StatusCode::UNAUTHORIZED,
+            ServerError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::Forbidden
             | ServerError::CrossSite
             | ServerError::AgentRevoked

@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use axum::Json;
-use axum::extract::{Query, State};
+use super::extract::Json;
+use super::extract::Query;
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
