@@ -853,6 +853,103 @@ async fn creating_a_user_does_not_tell_which_addresses_other_tenants_use(app: &T
     );
 }
 
+/// A lost administrator password is reset from the server's machine: the
+/// old password and every token of the user end, the new one (or a
+/// generated one) logs in, a lost second factor can go with it, and the
+/// audit log says the console did it.
+async fn the_console_resets_a_lost_password(app: &TestApp) {
+    use printwatch_server::console::{CONSOLE_ACTOR, reset_password};
+    let config = printwatch_server::serve::ServeConfig {
+        data_dir: std::env::temp_dir().join("printwatch-no-such-dir"),
+        database_url: Some(app.db.url.clone()),
+    };
+    // Enrol a second factor, then lose everything.
+    let (cookie, csrf) = app.session_login("admin@localhost", ADMIN_PASSWORD).await;
+    let s = (cookie.as_str(), csrf.as_str());
+    let enrol = app
+        .session_call(
+            Method::POST,
+            "/api/v1/me/totp",
+            s,
+            Some(json!({"password": ADMIN_PASSWORD})),
+        )
+        .await;
+    let secret = base32_decode(enrol.json()["secret"].as_str().unwrap());
+    let code = printwatch_server::totp::code_at(&secret, printwatch_server::now() as u64).unwrap();
+    let confirmed = app
+        .session_call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            s,
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::NO_CONTENT);
+
+    let unknown = reset_password(&config, "nobody@example.com", None, false).await;
+    assert!(format!("{:?}", unknown.unwrap_err()).contains("no user"));
+    let short = reset_password(&config, "admin@localhost", Some("short".into()), false).await;
+    assert!(format!("{:?}", short.unwrap_err()).contains("at least"));
+    let mut nowhere = config.clone();
+    nowhere.database_url = None;
+    let missing = reset_password(&nowhere, "admin@localhost", None, false).await;
+    assert!(format!("{:?}", missing.unwrap_err()).contains("no printwatch server data"));
+
+    let new_password = "a brand new password";
+    let reset = reset_password(
+        &config,
+        " Admin@Localhost ",
+        Some(new_password.into()),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reset.email, "admin@localhost");
+    assert!(reset.generated_password.is_none() && reset.second_factor_removed);
+    let old_token = app
+        .call(Method::GET, "/api/v1/devices", Some(&app.admin_token), None)
+        .await;
+    assert_eq!(old_token.status, StatusCode::UNAUTHORIZED);
+    let old = app
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(json!({"email": "admin@localhost", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "{}", old.text());
+    // No second factor asked any more: it was removed with the password.
+    let token = app.login("admin@localhost", new_password).await;
+    let audit = app
+        .call(Method::GET, "/api/v1/audit", Some(&token), None)
+        .await;
+    let by_console: Vec<_> = audit
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == CONSOLE_ACTOR)
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        by_console.contains(&"user.password_reset".to_string()),
+        "{by_console:?}"
+    );
+    assert!(
+        by_console.contains(&"user.totp_reset".to_string()),
+        "{by_console:?}"
+    );
+    // Without a password given, one is generated and shown once.
+    let generated = reset_password(&config, "admin@localhost", None, false)
+        .await
+        .unwrap()
+        .generated_password
+        .unwrap();
+    assert!(generated.len() >= 12);
+    app.login("admin@localhost", &generated).await;
+}
+
 /// The per-account login limit is in the database: failures on several
 /// servers add up, unknown e-mails are limited alike, and a success resets.
 async fn account_lockout_holds_across_servers(app: &TestApp) {
@@ -1492,6 +1589,7 @@ crate::app_on_both!(
     totp_codes_are_needed_once_enabled_and_never_accepted_twice,
     creating_a_user_does_not_tell_which_addresses_other_tenants_use,
     account_lockout_holds_across_servers,
+    the_console_resets_a_lost_password,
     audit_entries_commit_with_their_action,
     fleet_exports_of_meters_and_supplies,
 );

@@ -37,6 +37,7 @@ pub use limit::{AuditBudget, AuditVerdict, RateLimiter};
 pub use session::{
     CSRF_FIELD, CSRF_HEADER, PLAIN_COOKIE, SECURE_COOKIE, SESSION_IDLE_SECS, SESSION_MAX_SECS,
 };
+pub use users::MIN_PASSWORD_LEN;
 
 use crate::ServerError;
 use crate::hashing::HashPool;
