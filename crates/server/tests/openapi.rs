@@ -155,6 +155,59 @@ fn the_document_is_valid_openapi_3_1() {
     }
 }
 
+/// Descriptions are written for the API's users: no Rust paths, no
+/// rustdoc links, no internal names; the second-factor header is declared
+/// where an action needs it.
+#[test]
+fn descriptions_are_written_for_users() {
+    fn texts<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("description" | "summary", Value::String(text)) => {
+                            out.push((at.clone(), text))
+                        }
+                        _ => texts(v, format!("{at}/{k}"), out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| texts(v, at.clone(), out)),
+            _ => {}
+        }
+    }
+    let doc = openapi();
+    let mut all = Vec::new();
+    texts(&doc, String::new(), &mut all);
+    assert!(all.len() > 100, "{}", all.len());
+    for (at, text) in all {
+        for internal in [
+            "::", "[`", "Option<", "Vec<", "serde", "struct ", "impl ", "crate",
+        ] {
+            assert!(
+                !text.contains(internal),
+                "{at}: {text:?} mentions {internal:?}"
+            );
+        }
+    }
+    for (method, path) in [
+        ("delete", "/api/v1/tenants/{tenant_id}"),
+        ("post", "/api/v1/users"),
+        ("post", "/api/v1/users/{user_id}/totp/reset"),
+    ] {
+        let params = doc["paths"][path][method]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            params
+                .iter()
+                .any(|p| p["in"] == "header" && p["name"] == "X-Second-Factor"),
+            "{method} {path}: {params:?}"
+        );
+    }
+}
+
 /// The main resources have typed bodies and answers (not just `{}`).
 #[test]
 fn main_resources_are_described() {

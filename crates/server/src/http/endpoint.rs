@@ -62,6 +62,9 @@ pub struct Endpoint {
     pub csv: bool,
     /// Answers (success and 409) are sealed receipts, `application/octet-stream`.
     pub sealed: bool,
+    /// The action may need the caller's fresh second factor, sent in the
+    /// `X-Second-Factor` header.
+    pub second_factor: bool,
 }
 
 impl Endpoint {
@@ -84,6 +87,7 @@ impl Endpoint {
             answer: None,
             csv: false,
             sealed: false,
+            second_factor: false,
         }
     }
 
@@ -128,6 +132,12 @@ impl Endpoint {
     /// 200 and with 409.
     pub fn sealed(mut self) -> Endpoint {
         self.sealed = true;
+        self
+    }
+
+    /// The action may need a fresh second factor (`X-Second-Factor`).
+    pub fn second_factor(mut self) -> Endpoint {
+        self.second_factor = true;
         self
     }
 
@@ -248,6 +258,17 @@ pub(crate) fn build() -> (Value, Vec<String>) {
         if let Some(query) = e.query {
             params.extend(query_parameters(&mut gen_in, query));
         }
+        if e.second_factor {
+            params.push(json!({
+                "name": "X-Second-Factor",
+                "in": "header",
+                "required": false,
+                "description": "The current 6-digit code of the caller's authenticator app. \
+                    This action needs a fresh second factor: without the header (or with a \
+                    wrong code) it answers 403 and says so.",
+                "schema": {"type": "string", "pattern": "^[0-9]{6}$"},
+            }));
+        }
         let security = match e.access {
             Access::User(_) => json!([{"bearer": []}, {"session": []}]),
             Access::Public | Access::Agent => json!([]),
@@ -279,8 +300,6 @@ pub(crate) fn build() -> (Value, Vec<String>) {
             ("404", "Not found (or not yours)"),
             ("409", "Conflict with what is stored"),
             ("413", "Body too large"),
-            ("415", "Body not of the expected content type"),
-            ("422", "JSON body of the wrong shape"),
             ("429", "Too many attempts: try again later"),
         ] {
             responses.insert(status.into(), error_response(description));

@@ -49,6 +49,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             Access::User(ManageTenants),
             delete(remove),
         )
+        .second_factor()
         .no_content(),
         Endpoint::new(
             Method::GET,

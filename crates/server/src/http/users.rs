@@ -102,6 +102,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             Access::User(Permission::ManageUsers),
             post(reset_totp),
         )
+        .second_factor()
         .no_content(),
         Endpoint::new(
             Method::POST,
@@ -127,6 +128,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             Access::User(Permission::ManageUsers),
             post(create),
         )
+        .second_factor()
         .body::<CreateUser>()
         .creates::<User>(),
         Endpoint::new(
@@ -864,7 +866,9 @@ struct CreateUser {
     email: String,
     #[schemars(length(min = MIN_PASSWORD_LEN))]
     password: String,
-    /// Read with `Role::parse`, which takes the names `Role` serializes to.
+    /// What the user may do; at most the creator's own role.
+    // Parsed by `Role::parse`, which takes exactly the names `Role`
+    // serializes to (a unit test holds them together).
     #[schemars(with = "Role")]
     role: String,
 }
