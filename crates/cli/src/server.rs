@@ -157,7 +157,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("listening address")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "printwatch server: listening on {scheme}://{addr} (API: {scheme}://{addr}/api/v1/openapi.json)"
+        "printwatch server: listening on {scheme}://{addr} (API reference: {scheme}://{addr}/api/docs)"
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

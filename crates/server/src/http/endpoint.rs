@@ -65,6 +65,8 @@ pub struct Endpoint {
     /// The action may need the caller's fresh second factor, sent in the
     /// `X-Second-Factor` header.
     pub second_factor: bool,
+    /// The success answer is a document of this media type (a page), not JSON.
+    pub media: Option<&'static str>,
 }
 
 impl Endpoint {
@@ -88,6 +90,7 @@ impl Endpoint {
             csv: false,
             sealed: false,
             second_factor: false,
+            media: None,
         }
     }
 
@@ -141,6 +144,13 @@ impl Endpoint {
         self
     }
 
+    /// The handler answers a document of `media` type (an HTML page, a
+    /// stylesheet).
+    pub fn document(mut self, media: &'static str) -> Endpoint {
+        self.media = Some(media);
+        self
+    }
+
     /// `?format=csv` answers CSV.
     pub fn csv(mut self) -> Endpoint {
         self.csv = true;
@@ -157,7 +167,29 @@ impl Endpoint {
 }
 
 /// The document itself (its schema is the OpenAPI specification's).
-pub(super) fn openapi_endpoint() -> Endpoint {
+pub(super) fn openapi_endpoints() -> Vec<Endpoint> {
+    vec![
+        openapi_endpoint(),
+        Endpoint::new(
+            Method::GET,
+            "/api/docs",
+            "This API's reference for people: this document as a web page",
+            Access::Public,
+            axum::routing::get(super::docs::page),
+        )
+        .document("text/html"),
+        Endpoint::new(
+            Method::GET,
+            "/api/docs.css",
+            "The stylesheet of the reference page",
+            Access::Public,
+            axum::routing::get(super::docs::stylesheet),
+        )
+        .document("text/css"),
+    ]
+}
+
+fn openapi_endpoint() -> Endpoint {
     Endpoint::new(
         Method::GET,
         "/api/v1/openapi.json",
@@ -276,6 +308,8 @@ pub(crate) fn build() -> (Value, Vec<String>) {
         let mut success = json!({"description": "Success"});
         if e.sealed {
             success["content"] = json!({"application/octet-stream": {"schema": {}}});
+        } else if let Some(media) = e.media {
+            success["content"] = json!({ media: {"schema": {"type": "string"}} });
         } else if e.status != StatusCode::NO_CONTENT {
             let mut content = Map::new();
             let schema = e.answer.map(|a| a(&mut gen_out).to_value());
