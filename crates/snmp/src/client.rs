@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -175,6 +176,9 @@ impl SnmpEngine {
         Ok(Session {
             client,
             target,
+            engine_cache: self.engine_cache.clone(),
+            encrypted: matches!(credentials, Credentials::Usm(u) if u.privacy.is_some()),
+            answered: AtomicBool::new(false),
             v1: matches!(
                 credentials,
                 Credentials::Community {
@@ -246,6 +250,11 @@ fn uses_des(credentials: &Credentials) -> bool {
 pub struct Session {
     client: Client<UdpHandle>,
     target: SocketAddr,
+    engine_cache: Arc<EngineCache>,
+    /// SNMPv3 authPriv.
+    encrypted: bool,
+    /// Some request of this session had an answer.
+    answered: AtomicBool,
     v1: bool,
 }
 
@@ -283,7 +292,15 @@ impl Session {
         }
     }
 
+    /// Whether the agent has answered a request of this session.
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// The engine's answer in our types (and a note that the agent answers,
+    /// for [`Session::err`]).
     fn convert(&self, varbinds: &[async_snmp::VarBind]) -> Result<Vec<VarBind>, SnmpError> {
+        self.answered.store(true, Ordering::Relaxed);
         varbinds
             .iter()
             .map(|vb| {
@@ -300,7 +317,25 @@ impl Session {
 
     #[allow(clippy::boxed_local)] // the engine hands its errors over boxed
     fn err(&self, e: Box<async_snmp::Error>) -> SnmpError {
-        SnmpError::from_engine(*e, self.target)
+        let error = SnmpError::from_engine(*e, self.target);
+        // authPriv, never an answer, but the engine's time is known from an
+        // authenticated message: the authentication key is right, and the
+        // agent drops what it cannot decrypt (a wrong privacy password or
+        // protocol). Say so rather than "no answer".
+        if error.is_timeout()
+            && self.encrypted
+            && !self.answered.load(Ordering::Relaxed)
+            && self
+                .engine_cache
+                .get(&self.target)
+                .is_some_and(|state| state.authenticated_time().is_some())
+        {
+            return SnmpError::V3 {
+                target: self.target,
+                failure: crate::error::V3Failure::SilentAfterAuthentication,
+            };
+        }
+        error
     }
 }
 
