@@ -193,9 +193,10 @@ pub fn printer(
         0
     };
 
+    let firmware = format!("1.{}.{}", n % 7, n % 13);
     put(
         oid("1.3.6.1.2.1.1.1.0"),
-        text(&format!("{full}; firmware 1.{}.{}", n % 7, n % 13)),
+        text(&format!("{full}; firmware {firmware}")),
     );
     put(oid("1.3.6.1.2.1.1.2.0"), Value::ObjectId(enterprise));
     put(
@@ -357,6 +358,16 @@ pub fn printer(
                 put(o.clone(), text(&full));
             }
         }
+        // The firmware version where the profile reads it as it is (a
+        // scalar, or the first row of a column). Sources with a pattern
+        // expect the vendor's own wording, which is not made up here.
+        for source in p.profile.firmware.iter().filter(|s| s.regex.is_none()) {
+            match (&source.oid, &source.column) {
+                (Some(o), _) => put(o.clone(), text(&firmware)),
+                (None, Some(column)) => put(column.child(1), text(&firmware)),
+                (None, None) => {}
+            }
+        }
     }
     out.sort_by(|a, b| a.oid.cmp(&b.oid));
     out.dedup_by(|later, first| later.oid == first.oid);
@@ -463,6 +474,20 @@ mod tests {
             );
             let snap = read_snapshot("t", &MibView::from_varbinds(records), &profiles);
             assert!(snap.serial.is_some(), "{model}: serial");
+            let reads_firmware = profiles.get(profile).is_some_and(|p| {
+                p.profile
+                    .firmware
+                    .iter()
+                    .any(|s| s.regex.is_none() && (s.oid.is_some() || s.column.is_some()))
+            });
+            if reads_firmware {
+                let n = i as u32 + 1;
+                assert_eq!(
+                    snap.firmware.as_deref(),
+                    Some(format!("1.{}.{}", n % 7, n % 13).as_str()),
+                    "{model}: firmware"
+                );
+            }
             let n = i as u32 + 1;
             assert_eq!(!snap.alerts.is_empty(), n % 10 == 3, "{model}: alerts");
             assert_eq!(
