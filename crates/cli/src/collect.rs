@@ -4,10 +4,18 @@ use std::path::PathBuf;
 
 use clap::Args;
 use printwatch_printer::{ProfileSet, Snapshot, collect};
+use printwatch_snmp::Poller;
 
 use crate::snmp_args::SnmpArgs;
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Exit codes: 0 collected; 1 other error; 2 usage (a wrong option, \
+value or target: nothing was sent); 3 no answer; 4 SNMP authentication failure (community \
+refused or a named SNMPv3 error); 5 answered but not a printer.\n\
+With several credential sets (--community repeated, --credentials FILE), each is tried in \
+order; standard error and the snapshot's `credential` name the one that answered."
+)]
 pub struct CollectArgs {
     #[command(flatten)]
     pub snmp: SnmpArgs,
@@ -31,8 +39,13 @@ pub fn profiles(dir: Option<&PathBuf>) -> anyhow::Result<ProfileSet> {
 pub async fn run(args: CollectArgs) -> anyhow::Result<()> {
     let profiles = profiles(args.profiles.as_ref())?;
     let options = args.snmp.options()?;
-    let (_engine, session) = args.snmp.session(&args.target, &options).await?;
-    let snapshot = collect(&session, &args.target, &profiles).await?;
+    let connection = args.snmp.connect(&args.target, &options).await?;
+    let mut snapshot = collect(&connection.session, &args.target, &profiles)
+        .await
+        .map_err(|e| connection.explain(e.into()))?;
+    snapshot.credential = connection.label();
+    // The address answered on, as a scan reports it.
+    snapshot.addresses = vec![connection.session.target().ip().to_string()];
     if args.json {
         println!("{}", serde_json::to_string_pretty(&snapshot)?);
     } else {
@@ -83,12 +96,33 @@ pub fn summary(s: &Snapshot) -> String {
     }
     if !s.supplies.is_empty() {
         out.push_str("supplies\n");
-        for x in &s.supplies {
-            let level = match x.percent {
-                Some(p) => format!("{p:>5.1}%"),
-                None => format!("{:>6}", x.state),
+        // A percentage, or the state where there is none ("some_remaining"):
+        // one width for all, so that the columns stay aligned.
+        let levels: Vec<String> = s
+            .supplies
+            .iter()
+            .map(|x| match x.percent {
+                Some(p) => format!("{p:.1}%"),
+                None => x.state.replace('_', " "),
+            })
+            .collect();
+        let width = levels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        let kind_width = s
+            .supplies
+            .iter()
+            .map(|x| x.kind.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (x, level) in s.supplies.iter().zip(&levels) {
+            let mark = match x.state.as_str() {
+                "low" | "empty" => "!",
+                _ => " ",
             };
-            out.push_str(&format!("  {level}  {:<14} {}\n", x.kind, x.description));
+            out.push_str(&format!(
+                "  {level:>width$}{mark} {:<kind_width$}  {}\n",
+                x.kind,
+                x.description.replace(char::is_control, "?")
+            ));
         }
     }
     for t in &s.trays {
