@@ -476,3 +476,90 @@ fn a_large_scan_is_refused_before_anything_is_sent() {
         out.stderr
     );
 }
+
+/// The demo's own output: the SNMPv3 line it prints works against its
+/// fleet (the documented user `demo`, authPriv SHA/AES), and so does the
+/// scan it suggests.
+#[cfg(feature = "server")]
+#[test]
+fn the_demo_prints_next_steps_that_work_and_a_v3_user() {
+    let tmp = common::TempDir::new("cli-edges-demo");
+    let hosts: Vec<std::net::Ipv4Addr> = (33..=37).map(|n| common::test_ip(7, n)).collect();
+    let port = common::free_udp_port(&hosts);
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free TCP port");
+    let mut demo = common::Proc::spawn(
+        "demo",
+        tmp.path(),
+        &common::printwatch(),
+        &[
+            "demo".into(),
+            "--printers".into(),
+            "4".into(),
+            "--bind".into(),
+            "127.86.7.32/28".into(),
+            "--port".into(),
+            port.to_string(),
+            "--listen".into(),
+            listen.to_string(),
+            "--keep".into(),
+            tmp.path().join("demo").display().to_string(),
+            "--stop-after".into(),
+            "60".into(),
+        ],
+    );
+    let started = std::time::Instant::now();
+    let output = loop {
+        let text = demo.stdout();
+        if text.contains("Ctrl-C stops everything.") {
+            break text;
+        }
+        demo.assert_running();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the demo did not get ready:\n{}",
+            demo.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let suggested = |start: &str| -> Vec<String> {
+        output
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line starting {start:?}:\n{output}"))
+            .split_whitespace()
+            .skip(1) // "printwatch"
+            .map(String::from)
+            .collect()
+    };
+    let v3 = suggested("printwatch collect --snmp-version 3");
+    assert!(v3.contains(&"demo-priv-pass".to_string()), "{v3:?}");
+    let mut cmd = Command::new(common::printwatch());
+    cmd.args(&v3).arg("--json");
+    let out = common::run(&mut cmd, Duration::from_secs(30), tmp.path());
+    assert_eq!(out.code(), Some(0), "{v3:?}: {}", out.stderr);
+    let snap: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON snapshot");
+    assert!(snap["serial"].is_string(), "{snap}");
+    // The same device over v2c is the same device.
+    let mut cmd = Command::new(common::printwatch());
+    cmd.args(suggested("printwatch collect 127.86.7.33"));
+    let plain = common::run(&mut cmd, Duration::from_secs(30), tmp.path());
+    assert_eq!(plain.code(), Some(0), "{}", plain.stderr);
+    let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).expect("JSON snapshot");
+    assert_eq!(plain["serial"], snap["serial"]);
+    assert!(
+        plain["firmware"].is_string(),
+        "the demo's HP names its firmware: {plain}"
+    );
+    let mut cmd = Command::new(common::printwatch());
+    cmd.args(suggested("printwatch scan"));
+    let scan = common::run(&mut cmd, Duration::from_secs(60), tmp.path());
+    assert_eq!(scan.code(), Some(0), "{}", scan.stderr);
+    assert!(
+        scan.stderr.contains("4 printers on 5 addresses"),
+        "{}",
+        scan.stderr
+    );
+}
