@@ -133,6 +133,25 @@ pub const CATALOG: &[(&str, &str, &str, bool, bool, &str)] = &[
     ),
 ];
 
+/// sysDescr in the vendor's own wording, for the profiles that read the
+/// firmware version only there (`{full}` brand and model, `{model}`,
+/// `{firmware}`); the others get "<brand> <model>; firmware <version>" and
+/// the version at the OIDs their profile reads.
+const DESCR_WORDING: &[(&str, &str)] = &[
+    // fujifilm.toml: "FUJI XEROX <model>; <component versions>", the
+    // controller (ESS) among them.
+    (
+        "fujifilm",
+        "{full}; Net 16.41, ESS {firmware}, IOT 03.00.05",
+    ),
+    // oki.toml: "OKI OkiLAN 8500e Rev.01.23 ... PrintServer: Attached to
+    // MC342 Rev.02.70": the printer attached and its firmware revision.
+    (
+        "oki",
+        "OKI OkiLAN 8500e Rev.01.23 10/100BASE Ethernet PrintServer: Attached to {model} Rev.{firmware}",
+    ),
+];
+
 fn oid(s: &str) -> Oid {
     s.parse().unwrap_or_default()
 }
@@ -194,10 +213,14 @@ pub fn printer(
     };
 
     let firmware = format!("1.{}.{}", n % 7, n % 13);
-    put(
-        oid("1.3.6.1.2.1.1.1.0"),
-        text(&format!("{full}; firmware {firmware}")),
-    );
+    let sys_descr = match DESCR_WORDING.iter().find(|(p, _)| *p == profile) {
+        Some((_, wording)) => wording
+            .replace("{full}", &full)
+            .replace("{model}", model)
+            .replace("{firmware}", &firmware),
+        None => format!("{full}; firmware {firmware}"),
+    };
+    put(oid("1.3.6.1.2.1.1.1.0"), text(&sys_descr));
     put(oid("1.3.6.1.2.1.1.2.0"), Value::ObjectId(enterprise));
     put(
         oid("1.3.6.1.2.1.1.3.0"),
@@ -480,7 +503,7 @@ mod tests {
                     .iter()
                     .any(|s| s.regex.is_none() && (s.oid.is_some() || s.column.is_some()))
             });
-            if reads_firmware {
+            if reads_firmware || DESCR_WORDING.iter().any(|(p, _)| p == profile) {
                 let n = i as u32 + 1;
                 assert_eq!(
                     snap.firmware.as_deref(),
@@ -504,6 +527,13 @@ mod tests {
             assert_eq!(lowest <= 2.0, n == 2, "{model}: lowest supply {lowest}");
             assert!(snap.meter("total").is_some(), "{model}: total");
             assert_eq!(snap.color, Some(*colour), "{model}: colour");
+            assert!(
+                snap.model
+                    .as_deref()
+                    .is_some_and(|m| m.to_lowercase().contains(&model.to_lowercase())),
+                "{model}: model {:?}",
+                snap.model
+            );
             assert!(
                 snap.vendor
                     .as_deref()
