@@ -141,3 +141,60 @@ pub fn summary(s: &Snapshot) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use printwatch_printer::Supply;
+
+    fn supply(kind: &str, percent: Option<f64>, state: &str) -> Supply {
+        Supply {
+            description: format!("{kind} unit"),
+            kind: kind.into(),
+            color: None,
+            level: None,
+            max: None,
+            percent,
+            state: state.into(),
+            unit: None,
+            part_number: None,
+            serial: None,
+            oid: None,
+        }
+    }
+
+    #[test]
+    fn supplies_stay_aligned_whatever_their_state() {
+        let mut s = Snapshot::new("10.0.0.5");
+        s.supplies = vec![
+            supply("toner", Some(34.5), "ok"),
+            supply("drum", Some(100.0), "ok"),
+            supply("fuser", None, "some_remaining"),
+            supply("waste_toner", None, "unknown"),
+            supply("toner", Some(2.0), "low"),
+        ];
+        let text = summary(&s);
+        let lines: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "supplies")
+            .skip(1)
+            .collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        // The kind and the description start in the same column on every
+        // line, percentages or states.
+        let kind_at: Vec<usize> = lines
+            .iter()
+            .zip(["toner", "drum", "fuser", "waste_toner", "toner"])
+            .map(|(l, k)| l.find(&format!(" {k} ")).expect("kind") + 1)
+            .collect();
+        assert!(kind_at.windows(2).all(|w| w[0] == w[1]), "{text}");
+        let descr_at: Vec<usize> = lines
+            .iter()
+            .zip(["toner", "drum", "fuser", "waste_toner", "toner"])
+            .map(|(l, k)| l.rfind(&format!("{k} unit")).expect("description"))
+            .collect();
+        assert!(descr_at.windows(2).all(|w| w[0] == w[1]), "{text}");
+        assert!(text.contains("some remaining"), "{text}");
+        assert!(text.contains("2.0%!"), "{text}");
+    }
+}
