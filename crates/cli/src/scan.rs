@@ -81,7 +81,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
         }
     } else if args.csv {
         out.write_all(csv(&report).as_bytes())?;
-    } else {
+    } else if !report.devices.is_empty() {
         out.write_all(table(&report).as_bytes())?;
     }
     out.flush()?;
@@ -150,6 +150,14 @@ pub async fn sweep(args: &ScanArgs) -> anyhow::Result<(ScanReport, Vec<String>)>
     let estimate = options.estimate(requested);
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     match guard(requested, estimate, args, interactive) {
+        Guard::Go if args.yes && (requested > LARGE_RANGE || estimate > LONG_SCAN) => {
+            eprintln!(
+                "printwatch: scanning up to {} at --rate {}: about {} to probe them all",
+                plural(requested as usize, "address", "addresses"),
+                thousands(u64::from(args.rate)),
+                duration_text(estimate)
+            );
+        }
         Guard::Go => {}
         Guard::Refuse(message) => return Err(usage(message)),
         Guard::Ask(question) => {
@@ -507,15 +515,15 @@ pub fn summary(report: &ScanReport) -> String {
         } else {
             ""
         },
-        report.no_answer,
-        not_printer,
+        thousands(report.no_answer as u64),
+        thousands(not_printer as u64),
         if not_printer == 1 {
             "a printer"
         } else {
             "printers"
         },
-        refused.len(),
-        failed.len()
+        thousands(refused.len() as u64),
+        thousands(failed.len() as u64)
     );
     let low = report.devices.iter().any(|d| {
         d.snapshot.supplies.iter().any(|x| {

@@ -28,7 +28,8 @@ pub fn thousands(n: u64) -> String {
 pub fn duration_text(d: Duration) -> String {
     let s = d.as_secs_f64().round() as u64;
     match s {
-        0..=119 => format!("{s} s"),
+        0 => "less than 1 s".into(),
+        1..=119 => format!("{s} s"),
         120..=3599 => format!("{} min", (s + 30) / 60),
         3600..=172_799 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
         _ => format!("{} days", s / 86_400),
@@ -56,6 +57,7 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(65_534), "65,534");
+        assert_eq!(duration_text(Duration::from_millis(230)), "less than 1 s");
         assert_eq!(duration_text(Duration::from_secs(45)), "45 s");
         assert_eq!(duration_text(Duration::from_secs(600)), "10 min");
         assert_eq!(duration_text(Duration::from_secs(8389)), "2 h 19 min");
