@@ -138,6 +138,12 @@ pub const CATALOG: &[(&str, &str, &str, bool, bool, &str)] = &[
 /// `{firmware}`); the others get "<brand> <model>; firmware <version>" and
 /// the version at the OIDs their profile reads.
 const DESCR_WORDING: &[(&str, &str)] = &[
+    // xerox.toml: "Xerox AltaLink C8045; SS 100.002.057.09608, NC …, UI
+    // …" (LibreNMS test data): the system software version first.
+    (
+        "xerox",
+        "{full}; SS {firmware}, NC {firmware}, UI {firmware}",
+    ),
     // fujifilm.toml: "FUJI XEROX <model>; <component versions>", the
     // controller (ESS) among them.
     (
@@ -384,7 +390,13 @@ pub fn printer(
         // The firmware version where the profile reads it as it is (a
         // scalar, or the first row of a column). Sources with a pattern
         // expect the vendor's own wording, which is not made up here.
-        for source in p.profile.firmware.iter().filter(|s| s.regex.is_none()) {
+        let worded = DESCR_WORDING.iter().any(|(name, _)| *name == profile);
+        for source in p
+            .profile
+            .firmware
+            .iter()
+            .filter(|s| s.regex.is_none() && !worded)
+        {
             match (&source.oid, &source.column) {
                 (Some(o), _) => put(o.clone(), text(&firmware)),
                 (None, Some(column)) => put(column.child(1), text(&firmware)),
@@ -497,20 +509,12 @@ mod tests {
             );
             let snap = read_snapshot("t", &MibView::from_varbinds(records), &profiles);
             assert!(snap.serial.is_some(), "{model}: serial");
-            let reads_firmware = profiles.get(profile).is_some_and(|p| {
-                p.profile
-                    .firmware
-                    .iter()
-                    .any(|s| s.regex.is_none() && (s.oid.is_some() || s.column.is_some()))
-            });
-            if reads_firmware || DESCR_WORDING.iter().any(|(p, _)| p == profile) {
-                let n = i as u32 + 1;
-                assert_eq!(
-                    snap.firmware.as_deref(),
-                    Some(format!("1.{}.{}", n % 7, n % 13).as_str()),
-                    "{model}: firmware"
-                );
-            }
+            let n = i as u32 + 1;
+            assert_eq!(
+                snap.firmware.as_deref(),
+                Some(format!("1.{}.{}", n % 7, n % 13).as_str()),
+                "{model}: firmware"
+            );
             let n = i as u32 + 1;
             assert_eq!(!snap.alerts.is_empty(), n % 10 == 3, "{model}: alerts");
             assert_eq!(
