@@ -113,7 +113,9 @@ fn exit_codes_name_the_likely_cause() {
     let mut args = vec!["collect"];
     args.extend(V3);
     args.extend(["--priv-password", "not-the-priv-pass"]);
-    args.extend(quick);
+    // Patient enough for discovery on a loaded machine: the silence that
+    // follows is what is named.
+    args.extend(["--timeout", "1", "--retries", "0"]);
     args.push(&f.printer);
     let privacy = printwatch(&tmp, &args);
     assert_eq!(privacy.code(), Some(4), "{}", privacy.stderr);
@@ -193,7 +195,9 @@ fn credential_sets_are_tried_in_order() {
             "collect",
             "--json",
             "--timeout",
-            "0.3",
+            "1",
+            "--retries",
+            "0",
             "--community",
             "wrong-one",
             "--community",
@@ -236,7 +240,7 @@ fn credential_sets_are_tried_in_order() {
             "collect",
             "--json",
             "--timeout",
-            "0.3",
+            "1",
             "--credentials",
             &file,
             &f.printer,
@@ -261,7 +265,7 @@ fn credential_sets_are_tried_in_order() {
         &[
             "collect",
             "--timeout",
-            "0.3",
+            "1",
             "--credentials",
             &refused,
             &f.printer,
@@ -275,7 +279,9 @@ fn credential_sets_are_tried_in_order() {
         &[
             "walk",
             "--timeout",
-            "0.3",
+            "1",
+            "--retries",
+            "0",
             "--community",
             "wrong-one",
             "--community",
@@ -329,7 +335,9 @@ fn credential_sets_are_tried_in_order() {
             "--port",
             &port,
             "--timeout",
-            "0.3",
+            "1",
+            "--retries",
+            "0",
             "--community",
             "wrong-one",
             "--community",
