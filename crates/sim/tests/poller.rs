@@ -467,7 +467,7 @@ async fn a_wrong_privacy_password_is_named_and_a_device_gone_is_not() {
         ..good.clone()
     };
     let session = engine
-        .session(address, &Credentials::Usm(wrong), &options(300, 0))
+        .session(address, &Credentials::Usm(wrong), &options(1000, 0))
         .await
         .expect("session");
     match session.get(std::slice::from_ref(&oid)).await {
@@ -483,7 +483,7 @@ async fn a_wrong_privacy_password_is_named_and_a_device_gone_is_not() {
         other => panic!("expected a likely decryption failure, got {other:?}"),
     }
     let session = engine
-        .session(address, &Credentials::Usm(good.clone()), &options(300, 0))
+        .session(address, &Credentials::Usm(good.clone()), &options(1000, 0))
         .await
         .expect("session");
     session
