@@ -117,7 +117,10 @@ fn outcome_text(code: u8) -> &'static str {
         exit::AUTH => "no printer collected: devices refused our credentials (see above)",
         exit::OTHER => "no printer collected: every collection failed (see above)",
         exit::NOT_A_PRINTER => "no printer found: the devices that answered are not printers",
-        _ => "no printer found: no address answered",
+        _ => {
+            "no printer found: no address answered (a wrong community gets no answer at all: \
+             check --community and --port, and that SNMP is enabled on the printers)"
+        }
     }
 }
 
