@@ -151,8 +151,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // One descriptor per connection: the default soft limit (1,024) would
     // run out long before the server's connection cap.
     serve::raise_open_file_limit(&serve::Limits::default());
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = serve::listen(args.listen)
         .with_context(|| format!("cannot listen on {} (in use? try --listen)", args.listen))?;
     let addr = listener.local_addr().context("listening address")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -220,12 +219,12 @@ pub async fn start_for_demo(
     let (state, _) = serve::open(&config, Some(password.to_owned()))
         .await
         .context("cannot open the demo server's storage")?;
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match serve::listen(listen) {
         Ok(l) => l,
         // Taken (another demo?): any free port.
-        Err(_) => tokio::net::TcpListener::bind(SocketAddr::new(listen.ip(), 0))
-            .await
-            .context("cannot listen on loopback")?,
+        Err(_) => {
+            serve::listen(SocketAddr::new(listen.ip(), 0)).context("cannot listen on loopback")?
+        }
     };
     let addr = listener.local_addr()?;
     let router = printwatch_server::http::router(state.clone());

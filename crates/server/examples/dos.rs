@@ -119,7 +119,7 @@ fn child(data_dir: &str) {
         let (state, _) = serve::open_as(&config, Some(serve::ADMIN_EMAIL), Some(PASSWORD.into()))
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
         println!("{}", listener.local_addr().unwrap().port());
         let shutdown = async {
             let _ = tokio::task::spawn_blocking(|| {

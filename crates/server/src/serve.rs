@@ -223,6 +223,24 @@ pub fn raise_open_file_limit(limits: &Limits) -> u64 {
     now
 }
 
+/// Connections the kernel queues before `accept` (Linux caps it at
+/// `net.core.somaxconn`, 4,096 by default): under a flood of connection
+/// attempts, a short queue drops a real client's SYN, which it sends
+/// again only after a second.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with [`LISTEN_BACKLOG`].
+pub fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serve HTTP until `shutdown` completes.
 pub async fn run(
     state: AppState,
@@ -359,9 +377,9 @@ async fn refuse(mut tcp: tokio::net::TcpStream) {
 /// Open connections, in all and per peer address.
 ///
 /// At the global cap a new connection is not refused while an idle one is
-/// open: the connection idle the longest (no request in flight: a
-/// kept-alive connection between requests, or one whose request headers
-/// have not all arrived) is closed to make room. HTTP lets a server close
+/// open: an idle connection (no request in flight) is closed to make room,
+/// the oldest of those that never sent a whole request first (what a flood
+/// holds open), else the oldest kept-alive one between requests. HTTP lets a server close
 /// an idle connection at any time (clients retry on a new one), and so a
 /// flood of idle connections cannot keep a real client out: its new
 /// connection evicts the oldest idle one, and once its request is in
@@ -389,6 +407,9 @@ struct Open {
 struct Activity {
     /// Requests in flight on it (0 or 1 over HTTP/1.1).
     busy: std::sync::atomic::AtomicUsize,
+    /// It has sent a whole request: a client's kept-alive connection, not
+    /// one opened only to be held.
+    served: std::sync::atomic::AtomicBool,
     /// Told to close to make room for a new connection.
     evicted: std::sync::atomic::AtomicBool,
     wake: tokio::sync::Notify,
@@ -408,6 +429,9 @@ impl InFlight {
         activity
             .busy
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        activity
+            .served
+            .store(true, std::sync::atomic::Ordering::Release);
         InFlight(activity.clone())
     }
 }
@@ -450,12 +474,18 @@ impl ConnectionSlots {
             return None;
         }
         if open.total - open.evicting >= self.limits.max_connections {
-            let idle = open
+            // Connections that never sent a request go first (what a
+            // flood holds), then kept-alive ones between requests; the
+            // oldest of each first.
+            let evictable = |a: &&Arc<Activity>| a.is_idle() && !a.evicted.load(Ordering::Acquire);
+            let never_served = open
                 .live
                 .values()
-                .find(|a| a.is_idle() && !a.evicted.load(Ordering::Acquire))
-                .cloned();
-            let victim = idle?;
+                .filter(evictable)
+                .find(|a| !a.served.load(Ordering::Acquire));
+            let victim = never_served
+                .or_else(|| open.live.values().find(evictable))
+                .cloned()?;
             victim.evicted.store(true, Ordering::Release);
             victim.wake.notify_one();
             open.evicting += 1;

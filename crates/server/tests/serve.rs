@@ -288,10 +288,24 @@ async fn connections_over_the_caps_are_refused_or_make_room() {
         )
     };
     let settle = || tokio::time::sleep(std::time::Duration::from_millis(100));
-    // Two idle connections from one address: its cap.
-    let oldest = from("127.0.0.1").await.unwrap();
-    settle().await;
+    // A client's kept-alive connection (one request served), and an idle
+    // one that never sent a request, from one address: its cap.
+    let mut kept = from("127.0.0.1").await.unwrap();
+    async fn answered(s: &mut tokio::net::TcpStream) -> String {
+        // A small answer (a 404 of a few bytes), read whole.
+        s.write_all(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = vec![0u8; 12];
+        s.read_exact(&mut head).await.unwrap();
+        let mut rest = vec![0u8; 64 * 1024];
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(300), s.read(&mut rest)).await;
+        String::from_utf8_lossy(&head).into_owned()
+    }
+    assert_eq!(answered(&mut kept).await, "HTTP/1.1 404");
     let second = from("127.0.0.1").await.unwrap();
+    settle().await;
     let third = request(from("127.0.0.1").await.unwrap()).await;
     assert!(third.starts_with("HTTP/1.1 503"), "{third}");
     assert!(third.contains("too many connections"), "{third}");
@@ -299,15 +313,14 @@ async fn connections_over_the_caps_are_refused_or_make_room() {
     let idle_b = from("127.0.0.2").await.unwrap();
     let idle_c = from("127.0.0.3").await.unwrap();
     settle().await;
-    // A fifth client is served all the same: the oldest idle connection
-    // is closed to make room for it, and the others stay open.
+    // A fifth client is served all the same: the oldest connection that
+    // never sent a request is closed to make room for it; the client's
+    // kept-alive connection, older, stays and is served again.
     let served = request(from("127.0.0.4").await.unwrap()).await;
     assert!(served.starts_with("HTTP/1.1 200"), "{served}");
-    assert!(
-        closed_soon(oldest).await,
-        "the oldest idle connection stayed open"
-    );
-    drop((second, idle_b, idle_c));
+    assert!(closed_soon(second).await, "the idle connection stayed open");
+    assert_eq!(answered(&mut kept).await, "HTTP/1.1 404");
+    drop((kept, idle_b, idle_c));
     settle().await;
     // Four connections with a request in flight (a body announced, not
     // yet sent): none is idle, so a fifth is refused.
