@@ -132,7 +132,7 @@ impl Principal {
             .await?
             .and_then(|t| t.sealed.map(|s| (s, t.last_step)))
             .ok_or(ServerError::SecondFactorRequired)?;
-        if super::users::check_totp(state, self.user.id, &enrolled.0, enrolled.1, code).await? {
+        if super::signin::check_totp(state, self.user.id, &enrolled.0, enrolled.1, code).await? {
             Ok(())
         } else {
             Err(ServerError::SecondFactorRequired)

@@ -19,6 +19,7 @@ mod intake;
 mod limit;
 mod reports;
 mod session;
+mod signin;
 mod tenants;
 mod users;
 

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::auth::{ClientAddr, Credential, weaker};
 use super::client::Client;
 use super::session::{self, SESSION_IDLE_SECS, SESSION_MAX_SECS};
-use super::{Access, AppState, AuditVerdict, Endpoint, Principal};
+use super::signin;
+use super::{Access, AppState, Endpoint, Principal};
 use crate::ids::{TenantId, TokenId, UserId};
 use crate::model::{ApiToken, NewAudit, NewUser, Permission, Role, User};
 use crate::secrets::{new_api_token, token_hash};
@@ -204,176 +205,23 @@ struct Login {
     session: bool,
 }
 
-/// Audit a login attempt: who tried (the e-mail as given), from where, the
-/// outcome. Never the password or any secret.
-async fn audit_login(
-    state: &AppState,
-    tenant: Option<TenantId>,
-    email: &str,
-    client: &Client,
-    action: &str,
-    detail: &str,
-) -> Result<()> {
-    // Unknown e-mails go to the provider's log.
-    let tenant = match tenant {
-        Some(t) => Some(t),
-        None => state.store.provider().await?.map(|p| p.id),
-    };
-    let Some(tenant_id) = tenant else {
-        return Ok(());
-    };
-    let from = ClientAddr(client.addr).key();
-    state
-        .store
-        .audit(NewAudit {
-            tenant_id,
-            actor: email.chars().take(254).collect(),
-            action: action.to_owned(),
-            target: "login".into(),
-            detail: format!("{detail} (from {from})"),
-            at: crate::now(),
-        })
-        .await
-}
-
-/// Audit a failed login, within the client's audit budget: one client
-/// cannot flood the log, and what was left out is counted in the next
-/// entry written for it.
-async fn audit_failure(
-    state: &AppState,
-    tenant: Option<TenantId>,
-    email: &str,
-    client: &Client,
-    reason: &str,
-) -> Result<()> {
-    match state.login_audit.spend(&ClientAddr(client.addr).key()) {
-        AuditVerdict::LeaveOut => Ok(()),
-        AuditVerdict::Write { left_out: 0 } => {
-            audit_login(state, tenant, email, client, "login.failure", reason).await
-        }
-        AuditVerdict::Write { left_out } => {
-            let detail =
-                format!("{reason}; {left_out} earlier failures from this address not logged");
-            audit_login(state, tenant, email, client, "login.failure", &detail).await
-        }
-    }
-}
-
 async fn login(
     State(state): State<AppState>,
     client: Client,
     headers: HeaderMap,
     Json(body): Json<Login>,
 ) -> Result<Response> {
-    // Nothing longer can be an account: refused before it costs anything
-    // (no limiter key, no hash, no audit entry).
-    let email = body.email.trim().to_lowercase();
-    if email.len() > super::MAX_EMAIL || body.password.len() > super::MAX_PASSWORD {
-        return Err(ServerError::Invalid(format!(
-            "an e-mail address has at most {} bytes and a password at most {}",
-            super::MAX_EMAIL,
-            super::MAX_PASSWORD
-        )));
-    }
-    let addr = ClientAddr(client.addr).key();
-    let key = format!("{addr}/{email}");
-    // Refused tries are not audited: the limiter is there to stop floods,
-    // and auditing each would let one client flood the audit log.
-    if !state.address_limiter.allowed(&addr) || !state.login_limiter.allowed(&key) {
-        return Err(ServerError::RateLimited);
-    }
-    // The per-account limit, in the database: it holds across server
-    // processes and client addresses, and counts unknown e-mails alike so
-    // that it does not tell which accounts exist. It is no hard lock (one
-    // an attacker could set off on the administrator at will): while it
-    // holds, addresses that failed on this account are refused, and a
-    // correct password from elsewhere passes (with its second factor if
-    // one is enrolled). Every failure while it holds answers 429, like the
-    // refusals, so a guess tells nothing.
+    let attempt = signin::Attempt {
+        email: &body.email,
+        password: &body.password,
+        totp: body.totp.as_deref(),
+        session: body.session,
+        client: &client,
+        headers: &headers,
+    };
+    let user = signin::authenticate(&state, &attempt).await?;
+    let email = user.email.clone();
     let now = crate::now();
-    let locked = state.store.login_locked(&email, now).await?;
-    let dirty = state.login_limiter.failures(&key) > 0;
-    if locked && dirty && body.totp.is_none() {
-        return Err(ServerError::RateLimited);
-    }
-    if body.session {
-        session::check_origin(&headers, &client)?;
-    }
-    let fail = async |tenant: Option<TenantId>, reason: &str, error: ServerError| {
-        state.login_limiter.failed(&key);
-        state.address_limiter.failed(&addr);
-        state
-            .store
-            .record_login_failure(&email, crate::now(), state.account_limit)
-            .await?;
-        audit_failure(&state, tenant, &email, &client, reason).await?;
-        let error = if locked {
-            ServerError::RateLimited
-        } else {
-            error
-        };
-        Err::<Response, _>(error)
-    };
-    let (user, hash) = match state.store.user_by_email(&email).await? {
-        Some(found) => found,
-        None => {
-            // Same work for unknown users: no timing oracle for e-mails.
-            let _ = state.hasher.verify(&body.password, DUMMY_HASH).await?;
-            return fail(None, "unknown user", ServerError::WrongCredentials).await;
-        }
-    };
-    if !state.hasher.verify(&body.password, &hash).await? {
-        return fail(
-            Some(user.tenant_id),
-            "wrong password",
-            ServerError::WrongCredentials,
-        )
-        .await;
-    }
-    if user.disabled {
-        return fail(
-            Some(user.tenant_id),
-            "user disabled",
-            ServerError::WrongCredentials,
-        )
-        .await;
-    }
-    let second_factor = state
-        .store
-        .totp_state(user.id)
-        .await?
-        .and_then(|t| t.sealed.map(|s| (s, t.last_step)));
-    if locked && dirty && second_factor.is_none() {
-        // From an address that failed on this account, under attack, only
-        // a second factor lets a correct password through.
-        return fail(
-            Some(user.tenant_id),
-            "account under attack: no second factor",
-            ServerError::RateLimited,
-        )
-        .await;
-    }
-    if let Some((sealed, last_step)) = second_factor {
-        let Some(code) = body.totp.as_deref() else {
-            audit_failure(
-                &state,
-                Some(user.tenant_id),
-                &email,
-                &client,
-                "two-factor code needed",
-            )
-            .await?;
-            return Err(ServerError::TotpRequired);
-        };
-        if !check_totp(&state, user.id, &sealed, last_step, code).await? {
-            let why = "wrong or reused two-factor code";
-            return fail(Some(user.tenant_id), why, ServerError::WrongSecondFactor).await;
-        }
-    }
-    state
-        .store
-        .clear_login_failures(&email, now, state.account_limit)
-        .await?;
     if body.session {
         return start_session(&state, &user, &client, &headers, &email, now).await;
     }
@@ -391,7 +239,7 @@ async fn login(
         )
         .await?;
     let detail = format!("token {}", record.id);
-    audit_login(
+    signin::audit_login(
         &state,
         Some(user.tenant_id),
         &email,
@@ -406,24 +254,6 @@ async fn login(
         user,
     })
     .into_response())
-}
-
-/// Check a TOTP `code` against the sealed secret and use its step (a code
-/// is accepted once).
-pub(super) async fn check_totp(
-    state: &AppState,
-    user: UserId,
-    sealed: &[u8],
-    last_step: i64,
-    code: &str,
-) -> Result<bool> {
-    let secret = state.master.open(&totp_context(user), sealed)?;
-    let now = u64::try_from(crate::now()).unwrap_or(0);
-    let step = totp::verify(&secret, code, now, u64::try_from(last_step).unwrap_or(0))?;
-    Ok(match step.and_then(|s| i64::try_from(s).ok()) {
-        Some(step) => state.store.use_totp_step(user, step).await?,
-        None => false,
-    })
 }
 
 /// What logging in answers.
@@ -456,36 +286,14 @@ async fn start_session(
     email: &str,
     now: i64,
 ) -> Result<Response> {
-    // A session the browser still holds ends here: one live session per
-    // browser, and never one chosen before logging in.
-    if let Some(old) = session::session_secret(headers, client.https)
-        && let Some((old, _)) = state.store.session_by_hash(&token_hash(old)).await?
-    {
-        state.store.delete_session(old.id).await?;
-    }
-    state
-        .store
-        .purge_sessions(now - SESSION_IDLE_SECS, now - SESSION_MAX_SECS)
-        .await?;
-    let secret = session::new_secret();
-    let created = state
-        .store
-        .create_session(user.id, &token_hash(&secret), now)
-        .await?;
-    let detail = format!("session {}", created.id);
-    audit_login(
-        state,
-        Some(user.tenant_id),
-        email,
-        client,
-        "login.success",
-        &detail,
-    )
-    .await?;
+    let opened = signin::open_session(state, user, client, headers, email, now).await?;
     Ok((
-        [(SET_COOKIE, session::set_cookie(&secret, client.https))],
+        [(
+            SET_COOKIE,
+            session::set_cookie(&opened.secret, client.https),
+        )],
         Json(LoginAnswer::Session {
-            csrf_token: session::csrf_token(&secret),
+            csrf_token: opened.csrf_token,
             expires_at: crate::ingest::format_time(now + SESSION_MAX_SECS),
             idle_timeout_secs: SESSION_IDLE_SECS,
             user: user.clone(),
@@ -614,7 +422,7 @@ fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-fn totp_context(user: UserId) -> Vec<u8> {
+pub(super) fn totp_context(user: UserId) -> Vec<u8> {
     format!("printwatch/totp/v1/user/{user}").into_bytes()
 }
 
@@ -653,7 +461,7 @@ async fn totp_enrol(
     let code_ok = match (&current.sealed, body.totp.as_deref()) {
         (None, _) => true,
         (Some(sealed), Some(code)) => {
-            password_ok && check_totp(&state, id, sealed, current.last_step, code).await?
+            password_ok && signin::check_totp(&state, id, sealed, current.last_step, code).await?
         }
         (Some(_), None) => false,
     };
@@ -820,7 +628,7 @@ async fn reset_totp(
 }
 
 /// An argon2id hash of a random password, for constant-time failures.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1F5f6NlP3y1qJ1rHcN3e5F3m0b3t1Tt9XqCqQ1mF1pY";
+pub(super) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$1F5f6NlP3y1qJ1rHcN3e5F3m0b3t1Tt9XqCqQ1mF1pY";
 
 /// The caller and its effective role (a token's may be weaker than its user's).
 #[derive(Serialize, JsonSchema)]
