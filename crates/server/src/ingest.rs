@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use printwatch_snapshot::{Alert, Meter};
+use printwatch_snapshot::{Alert, Meter, Snapshot};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// A meter reading to store.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -225,5 +227,196 @@ mod tests {
         }
         assert_eq!(parse_time("2025-01-01T00:00:10Z"), Some(1_735_689_610));
         assert_eq!(parse_time("yesterday"), None);
+    }
+}
+
+/// How a device is doing, as the portal sorts and filters it (stored with
+/// the device at each report, so that lists filter in the database).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Stopped until someone acts: jammed, a door open, out of paper or
+    /// toner, offline, service requested, or `down`.
+    Error,
+    /// Working but wanting attention soon (low paper or toner, near-full
+    /// output, maintenance due) or reporting `warning`.
+    Warning,
+    Ok,
+    /// The device reports no status.
+    Unknown,
+}
+
+/// hrPrinterDetectedErrorState conditions that stop a printer (RFC 3805
+/// and the Host Resources MIB's meaning, not any vendor's).
+const STOPPING: [&str; 10] = [
+    "jammed",
+    "door_open",
+    "no_paper",
+    "no_toner",
+    "offline",
+    "service_requested",
+    "marker_supply_missing",
+    "input_tray_missing",
+    "output_tray_missing",
+    "output_full",
+];
+
+impl Condition {
+    pub fn of(snapshot: &Snapshot) -> Condition {
+        let status = &snapshot.status;
+        let device = status.device.as_deref();
+        if device == Some("down") || status.errors.iter().any(|e| STOPPING.contains(&e.as_str())) {
+            Condition::Error
+        } else if device == Some("warning") || !status.errors.is_empty() {
+            Condition::Warning
+        } else if device.is_some() || status.printer.is_some() {
+            Condition::Ok
+        } else {
+            Condition::Unknown
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Error => "error",
+            Condition::Warning => "warning",
+            Condition::Ok => "ok",
+            Condition::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Condition> {
+        [
+            Condition::Error,
+            Condition::Warning,
+            Condition::Ok,
+            Condition::Unknown,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == text)
+    }
+}
+
+/// The most urgent supply of a device: one empty, else one low, else none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SupplyNeed {
+    Empty,
+    Low,
+    Ok,
+}
+
+/// Below this percentage a supply is low even where the device does not
+/// say so itself.
+pub const LOW_SUPPLY_PERCENT: f64 = 10.0;
+
+impl SupplyNeed {
+    pub fn of(snapshot: &Snapshot) -> SupplyNeed {
+        let mut need = SupplyNeed::Ok;
+        for s in &snapshot.supplies {
+            let percent = s.percent.filter(|p| p.is_finite());
+            if s.state == "empty" || percent.is_some_and(|p| p <= 0.0) {
+                return SupplyNeed::Empty;
+            }
+            if s.state == "low" || percent.is_some_and(|p| p < LOW_SUPPLY_PERCENT) {
+                need = SupplyNeed::Low;
+            }
+        }
+        need
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupplyNeed::Empty => "empty",
+            SupplyNeed::Low => "low",
+            SupplyNeed::Ok => "ok",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SupplyNeed> {
+        [SupplyNeed::Empty, SupplyNeed::Low, SupplyNeed::Ok]
+            .into_iter()
+            .find(|n| n.as_str() == text)
+    }
+}
+
+#[cfg(test)]
+mod condition_tests {
+    use super::*;
+
+    fn snapshot(
+        device: Option<&str>,
+        errors: &[&str],
+        supplies: &[(&str, Option<f64>)],
+    ) -> Snapshot {
+        let mut s: Snapshot = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "target": "t", "collected_at": "2026-01-01T00:00:00Z",
+            "status": {"device": device, "printer": null, "errors": errors},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        s.supplies = supplies
+            .iter()
+            .map(|(state, percent)| {
+                serde_json::from_value(serde_json::json!({
+                    "description": "Black Toner", "kind": "toner", "color": "black",
+                    "level": null, "max": null, "percent": percent, "state": state,
+                    "unit": null, "part_number": null, "serial": null, "oid": null,
+                }))
+                .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        s
+    }
+
+    #[test]
+    fn conditions_follow_the_printer_mib() {
+        assert_eq!(
+            Condition::of(&snapshot(Some("running"), &[], &[])),
+            Condition::Ok
+        );
+        assert_eq!(Condition::of(&snapshot(None, &[], &[])), Condition::Unknown);
+        assert_eq!(
+            Condition::of(&snapshot(Some("warning"), &[], &[])),
+            Condition::Warning
+        );
+        assert_eq!(
+            Condition::of(&snapshot(Some("running"), &["low_toner"], &[])),
+            Condition::Warning
+        );
+        assert_eq!(
+            Condition::of(&snapshot(Some("running"), &["low_toner", "jammed"], &[])),
+            Condition::Error
+        );
+        assert_eq!(
+            Condition::of(&snapshot(Some("down"), &[], &[])),
+            Condition::Error
+        );
+        for c in [
+            Condition::Error,
+            Condition::Warning,
+            Condition::Ok,
+            Condition::Unknown,
+        ] {
+            assert_eq!(Condition::parse(c.as_str()), Some(c));
+        }
+    }
+
+    #[test]
+    fn the_most_urgent_supply_counts() {
+        let need = |supplies: &[(&str, Option<f64>)]| {
+            SupplyNeed::of(&snapshot(Some("running"), &[], supplies))
+        };
+        assert_eq!(need(&[]), SupplyNeed::Ok);
+        assert_eq!(
+            need(&[("ok", Some(50.0)), ("ok", Some(2.0))]),
+            SupplyNeed::Low
+        );
+        assert_eq!(need(&[("low", None)]), SupplyNeed::Low);
+        assert_eq!(
+            need(&[("ok", Some(50.0)), ("empty", None)]),
+            SupplyNeed::Empty
+        );
+        assert_eq!(need(&[("ok", Some(0.0))]), SupplyNeed::Empty);
+        assert_eq!(need(&[("ok", Some(f64::NAN))]), SupplyNeed::Ok);
     }
 }

@@ -630,6 +630,10 @@ pub struct Device {
     pub last_seen: i64,
     #[schemars(with = "Option<i64>")]
     pub last_agent_id: Option<AgentId>,
+    /// How it is doing at its last report.
+    pub condition: crate::ingest::Condition,
+    /// Its most urgent supply at its last report.
+    pub supply_need: crate::ingest::SupplyNeed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
@@ -672,6 +676,35 @@ pub struct DeviceFilter {
     /// Keyset pagination: ids after this one.
     pub after: Option<DeviceId>,
     pub limit: i64,
+    /// Narrower: by condition, supply need, or text (the portal's filters).
+    pub only: DeviceQuery,
+}
+
+/// Devices counted by how they are doing (the portal's dashboard).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct DeviceCounts {
+    pub total: i64,
+    pub error: i64,
+    pub warning: i64,
+    pub ok: i64,
+    pub unknown: i64,
+    /// A supply low (and none empty).
+    pub supply_low: i64,
+    pub supply_empty: i64,
+    /// Not heard from for a day or more.
+    pub silent: i64,
+}
+
+/// What the portal's device list narrows to; nothing by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceQuery {
+    pub condition: Option<crate::ingest::Condition>,
+    pub supply: Option<crate::ingest::SupplyNeed>,
+    /// Serial, model, vendor, address or identity containing this text
+    /// (case-insensitive).
+    pub text: Option<String>,
+    /// Not heard from since before this time.
+    pub silent_since: Option<i64>,
 }
 
 /// One accepted submission, ready to store.

@@ -93,6 +93,7 @@ async fn devices(app: &TestApp) -> Vec<printwatch_server::model::Device> {
             granted_to: None,
             after: None,
             limit: 10_000,
+            only: Default::default(),
         })
         .await
         .unwrap()

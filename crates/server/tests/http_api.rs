@@ -55,6 +55,7 @@ async fn device_count(app: &TestApp) -> usize {
             granted_to: None,
             after: None,
             limit: 10_000,
+            only: Default::default(),
         })
         .await
         .unwrap()

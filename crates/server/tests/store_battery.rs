@@ -28,6 +28,7 @@ battery!(
     sql_metacharacters_are_data,
     deleting_a_tenant_deletes_everything_it_owns,
     device_listing_pages_and_honours_grants,
+    devices_filter_and_count_by_condition_supply_and_text,
     the_audit_log_is_scoped,
     totp_steps_are_used_once,
     reports_of_one_device_in_one_envelope_apply_in_order,
@@ -141,6 +142,7 @@ fn all(scope: TenantId) -> DeviceFilter {
         granted_to: None,
         after: None,
         limit: 1000,
+        only: Default::default(),
     }
 }
 
@@ -1041,6 +1043,106 @@ async fn device_listing_pages_and_honours_grants(store: &SqlStore) {
     assert_eq!(store.groups(w.b.id).await.unwrap(), vec![]);
 }
 
+/// The portal's filters and counts: condition and supply need are kept
+/// with each device at its report; text matches serial, model, vendor,
+/// address and identity, its wildcards taken literally; grants and
+/// tenants hold as in the plain list.
+async fn devices_filter_and_count_by_condition_supply_and_text(store: &SqlStore) {
+    use printwatch_server::ingest::{Condition, SupplyNeed};
+    let w = world(store).await;
+    let agent = active_agent(store, w.a.id).await;
+    let mut jammed = snapshot("JAM1", "10.0.0.1", 1);
+    jammed.status.device = Some("down".into());
+    jammed.status.errors = vec!["jammed".into()];
+    let mut low = snapshot("LOW_2", "10.0.0.2", 1);
+    low.status.device = Some("running".into());
+    low.supplies[0].percent = Some(3.0);
+    let mut empty = snapshot("EMPTY3", "10.0.0.3", 1);
+    empty.status.device = Some("warning".into());
+    empty.status.errors = vec!["low_toner".into()];
+    empty.supplies[0].state = "empty".into();
+    empty.model = Some("VersaLink 100%".into());
+    let mut fine = snapshot("OK4", "10.0.9.4", 1);
+    fine.status.device = Some("running".into());
+    let reports = [&jammed, &low, &empty, &fine].map(full).to_vec();
+    store.ingest(batch(&agent, 1, reports)).await.unwrap();
+    // Customer B's device counts for nobody in A.
+    let other = active_agent(store, w.b.id).await;
+    store
+        .ingest(batch(&other, 1, vec![full(&snapshot("B1", "10.0.0.9", 1))]))
+        .await
+        .unwrap();
+
+    let serials = |devices: Vec<Device>| -> Vec<String> {
+        let mut serials: Vec<String> = devices.into_iter().filter_map(|d| d.serial).collect();
+        serials.sort();
+        serials
+    };
+    let mut f = all(w.a.id);
+    f.only.condition = Some(Condition::Error);
+    assert_eq!(serials(store.devices(&f).await.unwrap()), ["JAM1"]);
+    let mut f = all(w.a.id);
+    f.only.supply = Some(SupplyNeed::Low);
+    assert_eq!(
+        serials(store.devices(&f).await.unwrap()),
+        ["EMPTY3", "LOW_2"]
+    );
+    let mut f = all(w.a.id);
+    f.only.supply = Some(SupplyNeed::Empty);
+    assert_eq!(serials(store.devices(&f).await.unwrap()), ["EMPTY3"]);
+    for (text, expected) in [
+        ("jam1", vec!["JAM1"]),
+        ("10.0.9", vec!["OK4"]),
+        ("low_", vec!["LOW_2"]),
+        ("_", vec!["LOW_2"]),
+        ("100%", vec!["EMPTY3"]),
+        ("%", vec!["EMPTY3"]),
+        ("ricoh", vec!["EMPTY3", "JAM1", "LOW_2", "OK4"]),
+        ("B1", vec![]),
+    ] {
+        let mut f = all(w.a.id);
+        f.only.text = Some(text.into());
+        assert_eq!(
+            serials(store.devices(&f).await.unwrap()),
+            expected,
+            "{text:?}"
+        );
+    }
+    let devices = store.devices(&all(w.a.id)).await.unwrap();
+    let by_serial = |serial: &str| devices.iter().find(|d| d.serial.as_deref() == Some(serial));
+    assert_eq!(
+        by_serial("JAM1").map(|d| d.condition),
+        Some(Condition::Error)
+    );
+    assert_eq!(
+        by_serial("EMPTY3").map(|d| d.supply_need),
+        Some(SupplyNeed::Empty)
+    );
+    assert_eq!(
+        by_serial("OK4").map(|d| (d.condition, d.supply_need)),
+        Some((Condition::Ok, SupplyNeed::Ok))
+    );
+
+    let counts = store.device_counts(&all(w.a.id), NOW).await.unwrap();
+    assert_eq!(
+        (
+            counts.total,
+            counts.error,
+            counts.warning,
+            counts.ok,
+            counts.unknown
+        ),
+        (4, 1, 1, 2, 0)
+    );
+    assert_eq!((counts.supply_low, counts.supply_empty), (1, 1));
+    let all_silent = store.device_counts(&all(w.a.id), i64::MAX).await.unwrap();
+    assert_eq!((counts.silent, all_silent.silent), (0, 4));
+    let provider = store.device_counts(&all(w.provider.id), NOW).await.unwrap();
+    assert_eq!(provider.total, 5);
+    let alerts = store.open_alert_counts(&all(w.b.id)).await.unwrap();
+    assert!(alerts.is_empty(), "{alerts:?}");
+}
+
 async fn the_audit_log_is_scoped(store: &SqlStore) {
     let w = world(store).await;
     for (tenant, action) in [(w.a.id, "agent.create"), (w.b.id, "user.create")] {
@@ -1365,6 +1467,7 @@ async fn envelopes_larger_than_one_statement(store: &SqlStore) {
     let devices = store
         .devices(&DeviceFilter {
             limit: 2000,
+            only: Default::default(),
             ..all(w.a.id)
         })
         .await

@@ -247,6 +247,7 @@ async fn state_of(app: &TestApp, tenant: i64) -> String {
             granted_to: None,
             after: None,
             limit: i64::MAX,
+            only: Default::default(),
         })
         .await
         .unwrap();

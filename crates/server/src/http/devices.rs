@@ -124,6 +124,7 @@ async fn list(
             granted_to: principal.granted_to(),
             after: q.after.map(DeviceId),
             limit,
+            only: Default::default(),
         })
         .await?;
     if Format::csv(q.format) {
@@ -193,6 +194,7 @@ async fn visible(state: &AppState, principal: &Principal, id: i64) -> Result<Dev
                 granted_to: Some(user),
                 after: Some(DeviceId(id.saturating_sub(1))),
                 limit: 1,
+                only: Default::default(),
             })
             .await?;
         if granted.first().map(|d| d.id) != Some(device.id) {

@@ -101,6 +101,7 @@ async fn page_volume(
                     granted_to: Some(user),
                     after: None,
                     limit: i64::MAX,
+                    only: Default::default(),
                 })
                 .await?
                 .into_iter()

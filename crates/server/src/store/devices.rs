@@ -14,10 +14,114 @@ use super::{
 };
 use crate::Result;
 use crate::ids::*;
+use crate::ingest::{Condition, SupplyNeed};
 use crate::model::*;
 
 const DEVICE_COLS: &str = "id, tenant_id, site_id, identity, family, vendor, model, serial, mac, \
-     target, first_seen, last_seen, last_agent_id";
+     target, first_seen, last_seen, last_agent_id, condition, supply_need";
+
+/// A bound value of [`device_query`].
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+/// The SQL of a device list or count and its values in order: the
+/// caller's scope, ids after `filter.after`, the grants and narrowing of
+/// the filter, and the `extra` values the columns and tail use as
+/// `{extra0}`, `{extra1}`… (replaced by their placeholders).
+struct DeviceSql {
+    sql: String,
+    values: Vec<Value>,
+}
+
+impl DeviceSql {
+    fn bind<'q>(
+        self,
+        sql: &'q str,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        let mut q = sqlx::query(sql);
+        for value in self.values {
+            q = match value {
+                Value::Int(v) => q.bind(v),
+                Value::Text(v) => q.bind(v),
+            };
+        }
+        q
+    }
+}
+
+fn device_query(filter: &DeviceFilter, columns: &str, tail: &str, extra: Vec<Value>) -> DeviceSql {
+    let mut values = vec![
+        Value::Int(filter.scope.0),
+        Value::Int(filter.after.map_or(0, |d| d.0)),
+    ];
+    let next = |value: Value, values: &mut Vec<Value>| {
+        values.push(value);
+        format!("${}", values.len())
+    };
+    let mut columns = columns.to_string();
+    let mut tail = tail.to_string();
+    for (i, value) in extra.into_iter().enumerate() {
+        let p = next(value, &mut values);
+        columns = columns.replace(&format!("{{extra{i}}}"), &p);
+        tail = tail.replace(&format!("{{extra{i}}}"), &p);
+    }
+    let mut sql = format!("SELECT {columns} FROM devices WHERE tenant_id IN {VISIBLE} AND id > $2");
+    if let Some(user) = filter.granted_to {
+        let p = next(Value::Int(user.0), &mut values);
+        sql.push_str(&format!(
+            " AND id IN (SELECT gd.device_id FROM group_devices gd \
+             JOIN group_grants gg ON gg.group_id = gd.group_id WHERE gg.user_id = {p})"
+        ));
+    }
+    let only = &filter.only;
+    if let Some(c) = only.condition {
+        let p = next(Value::Text(c.as_str().into()), &mut values);
+        sql.push_str(&format!(" AND condition = {p}"));
+    }
+    match only.supply {
+        // "Low" lists what needs ordering: low or empty.
+        Some(SupplyNeed::Low) => sql.push_str(" AND supply_need IN ('low', 'empty')"),
+        Some(need) => {
+            let p = next(Value::Text(need.as_str().into()), &mut values);
+            sql.push_str(&format!(" AND supply_need = {p}"));
+        }
+        None => {}
+    }
+    if let Some(since) = only.silent_since {
+        let p = next(Value::Int(since), &mut values);
+        sql.push_str(&format!(" AND last_seen < {p}"));
+    }
+    if let Some(text) = only
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        // LIKE's own wildcards in the text are matched as themselves.
+        let mut escaped = String::new();
+        for c in text.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '!') {
+                escaped.push('!');
+            }
+            escaped.push(c);
+        }
+        let p = next(Value::Text(format!("%{escaped}%")), &mut values);
+        sql.push_str(&format!(
+            " AND (LOWER(COALESCE(serial, '')) LIKE {p} ESCAPE '!' \
+             OR LOWER(COALESCE(model, '')) LIKE {p} ESCAPE '!' \
+             OR LOWER(COALESCE(vendor, '')) LIKE {p} ESCAPE '!' \
+             OR LOWER(COALESCE(target, '')) LIKE {p} ESCAPE '!' \
+             OR LOWER(identity) LIKE {p} ESCAPE '!')"
+        ));
+    }
+    if !tail.is_empty() {
+        sql.push(' ');
+        sql.push_str(&tail);
+    }
+    DeviceSql { sql, values }
+}
 
 fn device(row: &AnyRow) -> Result<Device> {
     Ok(Device {
@@ -34,6 +138,14 @@ fn device(row: &AnyRow) -> Result<Device> {
         first_seen: row.try_get("first_seen")?,
         last_seen: row.try_get("last_seen")?,
         last_agent_id: opt_id(row, "last_agent_id", AgentId)?,
+        condition: {
+            let text: String = row.try_get("condition")?;
+            Condition::parse(&text).unwrap_or(Condition::Unknown)
+        },
+        supply_need: {
+            let text: String = row.try_get("supply_need")?;
+            SupplyNeed::parse(&text).unwrap_or(SupplyNeed::Ok)
+        },
     })
 }
 
@@ -105,24 +217,72 @@ impl DeviceStore for SqlStore {
     }
 
     async fn devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>> {
-        let grants = if filter.granted_to.is_some() {
-            "AND id IN (SELECT gd.device_id FROM group_devices gd \
-             JOIN group_grants gg ON gg.group_id = gd.group_id WHERE gg.user_id = $4)"
-        } else {
-            ""
-        };
-        let query = format!(
-            "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id IN {VISIBLE} AND id > $2 {grants} \
-             ORDER BY id LIMIT $3"
+        let query = device_query(
+            filter,
+            DEVICE_COLS,
+            "ORDER BY id LIMIT {extra0}",
+            vec![Value::Int(filter.limit)],
         );
-        let mut q = sqlx::query(&query)
-            .bind(filter.scope.0)
-            .bind(filter.after.map_or(0, |d| d.0))
-            .bind(filter.limit);
-        if let Some(user) = filter.granted_to {
-            q = q.bind(user.0);
+        let sql = query.sql.clone();
+        query
+            .bind(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(device)
+            .collect()
+    }
+
+    async fn device_counts(
+        &self,
+        filter: &DeviceFilter,
+        silent_before: i64,
+    ) -> Result<DeviceCounts> {
+        let query = device_query(
+            filter,
+            "condition, supply_need, COUNT(*) AS n, \
+             SUM(CASE WHEN last_seen < {extra0} THEN 1 ELSE 0 END) AS silent",
+            "GROUP BY condition, supply_need",
+            vec![Value::Int(silent_before)],
+        );
+        let sql = query.sql.clone();
+        let mut counts = DeviceCounts::default();
+        for row in query.bind(&sql).fetch_all(&self.pool).await? {
+            let n: i64 = row.try_get("n")?;
+            let silent: i64 = row.try_get::<Option<i64>, _>("silent")?.unwrap_or(0);
+            let condition: String = row.try_get("condition")?;
+            let need: String = row.try_get("supply_need")?;
+            counts.total += n;
+            counts.silent += silent;
+            match Condition::parse(&condition).unwrap_or(Condition::Unknown) {
+                Condition::Error => counts.error += n,
+                Condition::Warning => counts.warning += n,
+                Condition::Ok => counts.ok += n,
+                Condition::Unknown => counts.unknown += n,
+            }
+            match SupplyNeed::parse(&need).unwrap_or(SupplyNeed::Ok) {
+                SupplyNeed::Empty => counts.supply_empty += n,
+                SupplyNeed::Low => counts.supply_low += n,
+                SupplyNeed::Ok => {}
+            }
         }
-        q.fetch_all(&self.pool).await?.iter().map(device).collect()
+        Ok(counts)
+    }
+
+    async fn open_alert_counts(&self, filter: &DeviceFilter) -> Result<Vec<(String, i64)>> {
+        let devices = device_query(filter, "id", "", vec![]);
+        let sql = format!(
+            "SELECT severity, COUNT(*) AS n FROM alerts WHERE closed_at IS NULL \
+             AND device_id IN ({}) GROUP BY severity ORDER BY severity",
+            devices.sql
+        );
+        devices
+            .bind(&sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("severity")?, row.try_get("n")?)))
+            .collect()
     }
 
     async fn device(&self, scope: TenantId, id: DeviceId) -> Result<Option<Device>> {

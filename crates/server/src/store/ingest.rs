@@ -436,13 +436,14 @@ async fn store(
         tx,
         backend,
         "INSERT INTO devices (tenant_id, site_id, identity, family, vendor, model, serial, mac, \
-         target, first_seen, last_seen, last_agent_id, snapshot) VALUES",
+         target, first_seen, last_seen, last_agent_id, snapshot, condition, supply_need) VALUES",
         "ON CONFLICT (tenant_id, identity) DO UPDATE SET family = excluded.family, \
          vendor = excluded.vendor, model = excluded.model, serial = excluded.serial, \
          mac = excluded.mac, target = excluded.target, last_seen = excluded.last_seen, \
          last_agent_id = excluded.last_agent_id, snapshot = excluded.snapshot, \
+         condition = excluded.condition, supply_need = excluded.supply_need, \
          site_id = COALESCE(devices.site_id, excluded.site_id) RETURNING id, identity",
-        13,
+        15,
         &touched,
         |q, (identity, s, json, first, last)| {
             q.bind(batch.tenant_id.0)
@@ -458,6 +459,8 @@ async fn store(
                 .bind(*last)
                 .bind(batch.agent_id.0)
                 .bind(json.to_string())
+                .bind(crate::ingest::Condition::of(s).as_str())
+                .bind(crate::ingest::SupplyNeed::of(s).as_str())
         },
     )
     .await?;

@@ -321,6 +321,16 @@ pub trait DeviceStore: Send + Sync {
     /// advances in the same transaction as the data.
     async fn ingest(&self, batch: IngestBatch) -> Result<IngestOutcome>;
     async fn devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>>;
+    /// How many of the filter's devices are in each condition and supply
+    /// need, and how many were last heard from before `silent_before`
+    /// (the filter's `after` and `limit` are ignored).
+    async fn device_counts(
+        &self,
+        filter: &DeviceFilter,
+        silent_before: i64,
+    ) -> Result<DeviceCounts>;
+    /// Open alerts of the filter's devices by severity.
+    async fn open_alert_counts(&self, filter: &DeviceFilter) -> Result<Vec<(String, i64)>>;
     async fn device(&self, scope: TenantId, id: DeviceId) -> Result<Option<Device>>;
     /// The latest snapshot of a device (JSON), scoped.
     async fn device_snapshot(
