@@ -349,11 +349,9 @@ mod condition_tests {
         errors: &[&str],
         supplies: &[(&str, Option<f64>)],
     ) -> Snapshot {
-        let mut s: Snapshot = serde_json::from_value(serde_json::json!({
-            "schema_version": 1, "target": "t", "collected_at": "2026-01-01T00:00:00Z",
-            "status": {"device": device, "printer": null, "errors": errors},
-        }))
-        .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = Snapshot::new("t");
+        s.status.device = device.map(String::from);
+        s.status.errors = errors.iter().map(|e| e.to_string()).collect();
         s.supplies = supplies
             .iter()
             .map(|(state, percent)| {

@@ -14,9 +14,6 @@ use serde_json::{Map, Value};
 
 use super::endpoint::openapi;
 
-/// The stylesheet of the page (and, later, of the portal's pages).
-pub const STYLESHEET: &str = include_str!("../../assets/docs.css");
-
 /// What the page may load: its stylesheet, nothing else; never framed.
 const CSP: &str = "default-src 'none'; style-src 'self'; base-uri 'none'; \
                    form-action 'none'; frame-ancestors 'none'";
@@ -93,15 +90,6 @@ pub async fn page() -> Response {
                 .into_response()
         }
     }
-}
-
-/// `GET /api/docs.css`.
-pub async fn stylesheet() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        STYLESHEET,
-    )
-        .into_response()
 }
 
 fn groups(doc: &Value) -> Vec<Group> {

@@ -157,6 +157,12 @@ impl Endpoint {
         self
     }
 
+    /// Part of the REST API's OpenAPI document: not the portal's pages and
+    /// files, which answer HTML (errors included) to browsers.
+    pub fn in_api_document(&self) -> bool {
+        self.media.is_none()
+    }
+
     /// Names of the path parameters, in order.
     pub fn path_params(&self) -> Vec<&'static str> {
         self.path
@@ -178,14 +184,6 @@ pub(super) fn openapi_endpoints() -> Vec<Endpoint> {
             axum::routing::get(super::docs::page),
         )
         .document("text/html"),
-        Endpoint::new(
-            Method::GET,
-            "/api/docs.css",
-            "The stylesheet of the reference page",
-            Access::Public,
-            axum::routing::get(super::docs::stylesheet),
-        )
-        .document("text/css"),
     ]
 }
 
@@ -278,7 +276,10 @@ pub(crate) fn build() -> (Value, Vec<String>) {
     let mut gen_in = generator(true);
     let mut gen_out = generator(false);
     let mut paths = Map::new();
-    for e in super::endpoints() {
+    for e in super::endpoints()
+        .into_iter()
+        .filter(Endpoint::in_api_document)
+    {
         let mut params: Vec<Value> = e
             .path_params()
             .iter()
@@ -308,8 +309,6 @@ pub(crate) fn build() -> (Value, Vec<String>) {
         let mut success = json!({"description": "Success"});
         if e.sealed {
             success["content"] = json!({"application/octet-stream": {"schema": {}}});
-        } else if let Some(media) = e.media {
-            success["content"] = json!({ media: {"schema": {"type": "string"}} });
         } else if e.status != StatusCode::NO_CONTENT {
             let mut content = Map::new();
             let schema = e.answer.map(|a| a(&mut gen_out).to_value());

@@ -17,6 +17,7 @@ mod endpoint;
 mod extract;
 mod intake;
 mod limit;
+mod pages;
 mod reports;
 mod session;
 mod signin;
@@ -165,6 +166,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     all.extend(devices::endpoints());
     all.extend(reports::endpoints());
     all.extend(agent::endpoints());
+    all.extend(pages::endpoints());
     all
 }
 
@@ -207,6 +209,11 @@ async fn security_headers(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Links to other sites (the API reference's, say) tell them nothing.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     // A page sets its own (looser only by what it loads); JSON answers
     // load nothing.
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
@@ -247,40 +254,43 @@ async fn json_errors(request: axum::extract::Request, next: axum::middleware::Ne
     (status, axum::Json(json!({ "error": text }))).into_response()
 }
 
+/// The HTTP status of an error, for the API and the portal alike.
+pub(crate) fn status_of(error: &ServerError) -> StatusCode {
+    use printwatch_protocol::ProtocolError as P;
+    match error {
+        ServerError::NotFound => StatusCode::NOT_FOUND,
+        ServerError::Invalid(_) | ServerError::DatabaseUrl(_) => StatusCode::BAD_REQUEST,
+        ServerError::Conflict(_) | ServerError::StaleSequence { .. } => StatusCode::CONFLICT,
+        ServerError::Unauthenticated
+        | ServerError::TotpRequired
+        | ServerError::WrongCredentials
+        | ServerError::WrongSecondFactor => StatusCode::UNAUTHORIZED,
+        ServerError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ServerError::Forbidden
+        | ServerError::CrossSite
+        | ServerError::AgentRevoked
+        | ServerError::AgentExpired
+        | ServerError::SecondFactorRequired
+        | ServerError::SessionRequired => StatusCode::FORBIDDEN,
+        ServerError::RateLimited | ServerError::EnvelopeInFlight => StatusCode::TOO_MANY_REQUESTS,
+        ServerError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ServerError::Protocol(p) => match p {
+            P::NotAuthentic | P::WrongPin | P::NotConfirmed => StatusCode::UNAUTHORIZED,
+            P::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        },
+        ServerError::Database(sqlx::Error::Database(e))
+            if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+        {
+            StatusCode::CONFLICT
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
-        use printwatch_protocol::ProtocolError as P;
-        let status = match &self {
-            ServerError::NotFound => StatusCode::NOT_FOUND,
-            ServerError::Invalid(_) | ServerError::DatabaseUrl(_) => StatusCode::BAD_REQUEST,
-            ServerError::Conflict(_) | ServerError::StaleSequence { .. } => StatusCode::CONFLICT,
-            ServerError::Unauthenticated
-            | ServerError::TotpRequired
-            | ServerError::WrongCredentials
-            | ServerError::WrongSecondFactor => StatusCode::UNAUTHORIZED,
-            ServerError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ServerError::Forbidden
-            | ServerError::CrossSite
-            | ServerError::AgentRevoked
-            | ServerError::AgentExpired
-            | ServerError::SecondFactorRequired
-            | ServerError::SessionRequired => StatusCode::FORBIDDEN,
-            ServerError::RateLimited | ServerError::EnvelopeInFlight => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            ServerError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            ServerError::Protocol(p) => match p {
-                P::NotAuthentic | P::WrongPin | P::NotConfirmed => StatusCode::UNAUTHORIZED,
-                P::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                _ => StatusCode::BAD_REQUEST,
-            },
-            ServerError::Database(sqlx::Error::Database(e))
-                if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
-            {
-                StatusCode::CONFLICT
-            }
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = status_of(&self);
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "request failed");
             "internal error: the server log has the details".to_string()

@@ -1,0 +1,200 @@
+//! The web portal: server-rendered pages (askama templates in
+//! `crates/server/templates/`, one stylesheet in `crates/server/assets/`),
+//! no script and no inline style, so that the CSP allows only this
+//! server's own files. Pages are endpoints of the same table as the API:
+//! the router applies the same authentication, and the tenancy test walks
+//! them too. One file per page area; the domain work (signing in, device
+//! queries) lives outside the handlers.
+//!
+//! A page that needs a user and finds none answers a redirect to the
+//! sign-in page (which brings the user back afterwards), not the API's 401.
+
+mod dashboard;
+mod devices;
+mod signin;
+
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::{AppState, Credential, Endpoint, Principal};
+use crate::ServerError;
+
+/// What a page may load: this server's files only; forms post here only;
+/// never framed.
+const PAGE_CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; \
+                        frame-ancestors 'none'; object-src 'none'";
+
+/// The portal's stylesheet, also the API reference's.
+pub const STYLESHEET: &str = include_str!("../../../assets/style.css");
+
+pub(super) fn endpoints() -> Vec<Endpoint> {
+    let mut all = vec![
+        Endpoint::new(
+            axum::http::Method::GET,
+            "/assets/style.css",
+            "The portal's stylesheet",
+            super::Access::Public,
+            axum::routing::get(stylesheet),
+        )
+        .document("text/css"),
+    ];
+    all.extend(signin::endpoints());
+    all.extend(dashboard::endpoints());
+    all.extend(devices::endpoints());
+    all
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            // The one answer that may be cached: it holds nothing private.
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The signed-in user of a page, with what every page's frame shows (who
+/// is signed in, the CSRF token of the sign-out form).
+pub(super) struct PageUser {
+    pub principal: Principal,
+    pub frame: Frame,
+}
+
+/// What the frame of every signed-in page shows.
+pub(super) struct Frame {
+    pub email: String,
+    pub role: String,
+    pub csrf_token: String,
+    /// Which entry of the navigation is this page.
+    pub current: &'static str,
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match Principal::from_request_parts(parts, state).await {
+            Ok(principal) => {
+                let csrf_token = match &principal.via {
+                    Credential::Session { csrf, .. } => csrf.clone(),
+                    // A token reads pages (scripts, tests) but has no forms.
+                    Credential::Token(_) => String::new(),
+                };
+                let frame = Frame {
+                    email: principal.user.email.clone(),
+                    role: principal.role.as_str().to_string(),
+                    csrf_token,
+                    current: "",
+                };
+                Ok(PageUser { principal, frame })
+            }
+            Err(ServerError::Unauthenticated) => {
+                let back = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_else(|| "/".into());
+                let to = format!("/login?next={}", encode(&back));
+                Err(Redirect::to(&to).into_response())
+            }
+            Err(other) => Err(error_page(other)),
+        }
+    }
+}
+
+/// Percent-encode for a query value.
+pub(super) fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A rendered page with the portal's headers.
+pub(super) fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => {
+            let mut response = (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                html,
+            )
+                .into_response();
+            response.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(PAGE_CSP),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a page did not render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page did not render: the server log has the details",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    message: String,
+}
+
+/// An error as a page: the same words as the API's, in HTML.
+pub(super) fn error_page(error: ServerError) -> Response {
+    let status = super::status_of(&error);
+    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(error = %error, "page failed");
+        "Something went wrong on the server; its log has the details.".to_string()
+    } else if status == StatusCode::NOT_FOUND {
+        "Not found: it does not exist, or it is not yours to see.".to_string()
+    } else {
+        error.to_string()
+    };
+    page(
+        status,
+        &ErrorPage {
+            status: status.as_u16(),
+            message,
+        },
+    )
+}
+
+/// A page handler's result: the page, or its error as a page.
+pub(super) type PageResult = Result<Response, PageError>;
+
+/// A [`ServerError`] answered as a page.
+pub(super) struct PageError(ServerError);
+
+impl From<ServerError> for PageError {
+    fn from(e: ServerError) -> PageError {
+        PageError(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(self.0)
+    }
+}
+
+/// Times on pages: UTC, to the minute.
+pub(super) fn when(unix: i64) -> String {
+    let text = crate::ingest::format_time(unix);
+    text.get(..16).map(|t| t.replace('T', " ")).unwrap_or(text) + " UTC"
+}

@@ -1,0 +1,455 @@
+//! The portal's pages through the router, on SQLite and PostgreSQL: signing
+//! in (password, then the authenticator's code), the dashboard's numbers
+//! and their links, search and filters, a device's page, another
+//! customer's device out of reach, signing out with the form's CSRF token,
+//! the headers every page carries. (The browser tests drive the same pages
+//! in Chromium.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use common::app::{ADMIN_PASSWORD, TestApp};
+use http_body_util::BodyExt;
+use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
+use printwatch_snapshot::{Snapshot, Supply};
+use serde_json::json;
+use tower::ServiceExt;
+
+crate::app_on_both!(
+    signing_in_takes_the_password_then_the_code,
+    the_dashboard_counts_what_needs_someone_and_links_to_it,
+    a_customer_sees_only_its_own_devices_on_the_pages,
+    pages_carry_a_strict_csp_and_redirect_when_signed_out,
+);
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// `name=value` of the session cookie this answer sets.
+    fn cookie(&self) -> String {
+        let set = self.headers[header::SET_COOKIE].to_str().unwrap();
+        set.split(';').next().unwrap().to_string()
+    }
+}
+
+/// One request as a browser sends it: a cookie, a form, our own Origin.
+async fn browse(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> Page {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "portal.test");
+    if let Some(c) = cookie {
+        request = request.header(header::COOKIE, c);
+    }
+    if form.is_some() {
+        request = request
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, "http://portal.test");
+    }
+    let body = form.map(|f| Body::from(f.to_string())).unwrap_or_default();
+    let response = app
+        .router
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Page {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let v: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                        (b as char).to_string()
+                    }
+                    b => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> String {
+    let page = browse(
+        app,
+        Method::POST,
+        "/login",
+        None,
+        Some(&form(&[
+            ("email", email),
+            ("password", password),
+            ("next", "/"),
+        ])),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+    page.cookie()
+}
+
+/// The CSRF token in a page's sign-out form.
+fn csrf_of(page: &Page) -> String {
+    let at = page
+        .text
+        .find("name=\"csrf_token\" value=\"")
+        .expect("a sign-out form");
+    let rest = &page.text[at + "name=\"csrf_token\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+fn printer(serial: &str, target: &str) -> Snapshot {
+    let mut s = Snapshot::new(target);
+    s.collected_at = "2025-03-01T10:00:00Z".into();
+    s.family = Some("HP".into());
+    s.vendor = Some("HP".into());
+    s.model = Some("HP LaserJet M404".into());
+    s.serial = Some(serial.into());
+    s.status.device = Some("running".into());
+    s.supplies = vec![Supply {
+        description: "Black Cartridge".into(),
+        kind: "toner".into(),
+        color: Some("black".into()),
+        level: Some(50),
+        max: Some(100),
+        percent: Some(50.0),
+        state: "ok".into(),
+        unit: Some("percent".into()),
+        part_number: Some("CF259A".into()),
+        serial: None,
+        oid: None,
+    }];
+    s
+}
+
+/// A customer with these printers, reported by its agent.
+async fn customer_with(app: &TestApp, name: &str, printers: Vec<Snapshot>) -> i64 {
+    let customer = app.customer(name).await;
+    let code = app.new_agent(&app.admin_token, customer, "basement").await;
+    let key = app.activate(&code).await.map_err(|r| r.text()).unwrap();
+    let reports = printers
+        .into_iter()
+        .map(|s| DeviceReport::Full {
+            snapshot: Box::new(s),
+        })
+        .collect();
+    let msg = AgentMessage::Submission(Submission {
+        sent_at: "2025-03-01T10:00:00Z".into(),
+        reports,
+    });
+    let r = app.submit(&key, code.agent_id, 1, &msg).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    customer
+}
+
+async fn device_id(app: &TestApp, serial: &str) -> i64 {
+    let list = app
+        .call(Method::GET, "/api/v1/devices", Some(&app.admin_token), None)
+        .await
+        .json();
+    list["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["serial"] == serial)
+        .and_then(|d| d["id"].as_i64())
+        .unwrap()
+}
+
+async fn signing_in_takes_the_password_then_the_code(app: &TestApp) {
+    let page = browse(app, Method::GET, "/login?next=/devices", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("<label for=\"email\">"), "{}", page.text);
+    assert!(page.text.contains("value=\"/devices\""));
+    let wrong = browse(
+        app,
+        Method::POST,
+        "/login",
+        None,
+        Some(&form(&[
+            ("email", "admin@localhost"),
+            ("password", "not it"),
+        ])),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong.text.contains("Wrong e-mail or password."),
+        "{}",
+        wrong.text
+    );
+    assert!(!wrong.headers.contains_key(header::SET_COOKIE));
+    // Enrol a second factor through the API, then sign in on the page.
+    let (cookie, csrf) = app.session_login("admin@localhost", ADMIN_PASSWORD).await;
+    let enrol = app
+        .session_call(
+            Method::POST,
+            "/api/v1/me/totp",
+            (&cookie, &csrf),
+            Some(json!({"password": ADMIN_PASSWORD})),
+        )
+        .await;
+    let secret = common::base32_decode(enrol.json()["secret"].as_str().unwrap());
+    let now = printwatch_server::now() as u64;
+    let code = printwatch_server::totp::code_at(&secret, now).unwrap();
+    let confirm = app
+        .session_call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            (&cookie, &csrf),
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(confirm.status, StatusCode::NO_CONTENT);
+    let password_only = &[
+        ("email", "admin@localhost"),
+        ("password", ADMIN_PASSWORD),
+        ("next", "/devices"),
+    ];
+    let asks = browse(
+        app,
+        Method::POST,
+        "/login",
+        None,
+        Some(&form(password_only)),
+    )
+    .await;
+    assert_eq!(asks.status, StatusCode::UNAUTHORIZED);
+    assert!(asks.text.contains("id=\"totp\""), "{}", asks.text);
+    assert!(asks.text.contains("6-digit code"), "{}", asks.text);
+    // The code of the next step (the confirmed one is used up).
+    let next_code = printwatch_server::totp::code_at(&secret, now + 30).unwrap();
+    let mut with_code = password_only.to_vec();
+    with_code.push(("totp", &next_code));
+    let signed_in = browse(app, Method::POST, "/login", None, Some(&form(&with_code))).await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.text
+    );
+    assert_eq!(signed_in.location(), "/devices");
+    let cookie = signed_in.cookie();
+    let devices = browse(app, Method::GET, "/devices", Some(&cookie), None).await;
+    assert_eq!(devices.status, StatusCode::OK, "{}", devices.text);
+    assert!(devices.text.contains("admin@localhost"));
+    // Signing out needs the form's CSRF token; then the cookie is dead.
+    let no_token = browse(app, Method::POST, "/logout", Some(&cookie), Some("")).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN, "{}", no_token.text);
+    let token = csrf_of(&devices);
+    let out = browse(
+        app,
+        Method::POST,
+        "/logout",
+        Some(&cookie),
+        Some(&form(&[("csrf_token", &token)])),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.text);
+    assert_eq!(out.location(), "/login");
+    let after = browse(app, Method::GET, "/devices", Some(&cookie), None).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    // Another site is never where a sign-in leads.
+    for next in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let page = browse(
+            app,
+            Method::GET,
+            &format!("/login?next={}", next.replace('/', "%2F")),
+            None,
+            None,
+        )
+        .await;
+        assert!(!page.text.contains("evil.example"), "{next}: {}", page.text);
+    }
+}
+
+async fn the_dashboard_counts_what_needs_someone_and_links_to_it(app: &TestApp) {
+    let mut jammed = printer("JAM-1", "10.1.0.1");
+    jammed.status.device = Some("down".into());
+    jammed.status.errors = vec!["jammed".into()];
+    let mut low = printer("LOW-2", "10.1.0.2");
+    low.supplies[0].percent = Some(4.0);
+    customer_with(app, "Acme", vec![jammed, low, printer("OK-3", "10.1.0.3")]).await;
+    let cookie = sign_in(app, "admin@localhost", ADMIN_PASSWORD).await;
+    let home = browse(app, Method::GET, "/", Some(&cookie), None).await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.text);
+    assert!(home.text.contains("3 devices in all"), "{}", home.text);
+    let tile =
+        |href: &str, count: i64| format!("<a href=\"{href}\"><span class=\"count\">{count}</span>");
+    assert!(
+        home.text.contains(&tile("/devices?condition=error", 1)),
+        "{}",
+        home.text
+    );
+    assert!(
+        home.text.contains(&tile("/devices?supply=low", 1)),
+        "{}",
+        home.text
+    );
+    assert!(
+        home.text.contains(&tile("/devices?condition=ok", 2)),
+        "{}",
+        home.text
+    );
+    // The links list what they count.
+    let stopped = browse(
+        app,
+        Method::GET,
+        "/devices?condition=error",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert!(
+        stopped.text.contains("JAM-1") && !stopped.text.contains("OK-3"),
+        "{}",
+        stopped.text
+    );
+    let low_list = browse(app, Method::GET, "/devices?supply=low", Some(&cookie), None).await;
+    assert!(low_list.text.contains("LOW-2") && !low_list.text.contains("JAM-1"));
+    // Search by serial, then the device's page.
+    let found = browse(app, Method::GET, "/devices?q=low-2", Some(&cookie), None).await;
+    assert!(
+        found.text.contains("LOW-2") && !found.text.contains("OK-3"),
+        "{}",
+        found.text
+    );
+    let id = device_id(app, "LOW-2").await;
+    assert!(found.text.contains(&format!("href=\"/devices/{id}\"")));
+    let device = browse(
+        app,
+        Method::GET,
+        &format!("/devices/{id}"),
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(device.status, StatusCode::OK, "{}", device.text);
+    for shown in [
+        "HP LaserJet M404",
+        "LOW-2",
+        "10.1.0.2",
+        "Black Cartridge",
+        "CF259A",
+        "value=\"4\"",
+    ] {
+        assert!(device.text.contains(shown), "{shown} not on the page");
+    }
+    // A hand-edited filter shows everything rather than failing.
+    let odd = browse(
+        app,
+        Method::GET,
+        "/devices?condition=%3Cscript%3E",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(odd.status, StatusCode::OK);
+    assert!(!odd.text.contains("<script"), "{}", odd.text);
+}
+
+async fn a_customer_sees_only_its_own_devices_on_the_pages(app: &TestApp) {
+    let acme = customer_with(app, "Acme", vec![printer("ACME-1", "10.2.0.1")]).await;
+    customer_with(app, "Bravo", vec![printer("BRAVO-1", "10.3.0.1")]).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&app.admin_token),
+            Some(json!({"tenant_id": acme, "email": "it@acme.example",
+                        "password": "a long enough password", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let cookie = sign_in(app, "it@acme.example", "a long enough password").await;
+    let list = browse(app, Method::GET, "/devices", Some(&cookie), None).await;
+    assert!(
+        list.text.contains("ACME-1") && !list.text.contains("BRAVO-1"),
+        "{}",
+        list.text
+    );
+    let search = browse(app, Method::GET, "/devices?q=bravo", Some(&cookie), None).await;
+    assert!(!search.text.contains("BRAVO-1"));
+    let home = browse(app, Method::GET, "/", Some(&cookie), None).await;
+    assert!(home.text.contains("1 device in all"), "{}", home.text);
+    // Bravo's device by editing the id in the address: as if it did not exist.
+    let theirs = device_id(app, "BRAVO-1").await;
+    let r = browse(
+        app,
+        Method::GET,
+        &format!("/devices/{theirs}"),
+        Some(&cookie),
+        None,
+    )
+    .await;
+    let nothing = browse(app, Method::GET, "/devices/999999", Some(&cookie), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!((r.status, &r.text), (nothing.status, &nothing.text));
+    assert!(!r.text.contains("BRAVO"));
+}
+
+async fn pages_carry_a_strict_csp_and_redirect_when_signed_out(app: &TestApp) {
+    let cookie = sign_in(app, "admin@localhost", ADMIN_PASSWORD).await;
+    for path in ["/", "/devices", "/login", "/devices/424242"] {
+        let page = browse(app, Method::GET, path, Some(&cookie), None).await;
+        let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.starts_with("default-src 'self'") && !csp.contains("unsafe"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(page.headers[header::CACHE_CONTROL], "no-store", "{path}");
+        assert_eq!(page.headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(page.headers["referrer-policy"], "same-origin", "{path}");
+        assert!(
+            !page.text.contains("<script") && !page.text.contains(" style="),
+            "{path}"
+        );
+    }
+    for path in ["/", "/devices?q=x", "/devices/1"] {
+        let page = browse(app, Method::GET, path, None, None).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            page.location().starts_with("/login?next=%2F")
+                || page.location().starts_with("/login?next=/"),
+            "{path}: {}",
+            page.location()
+        );
+    }
+}
