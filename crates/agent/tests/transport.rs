@@ -12,7 +12,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,21 +31,10 @@ use tokio::net::TcpListener;
 // ---------------------------------------------------------------------------
 // Skips
 
-const REQUIRE_ALL: &str = "PRINTWATCH_REQUIRE_ALL";
-
-/// Writes past the test harness's capture, so that skips show in CI logs.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
-
-/// A real component is missing: print `skipped: <test>: <why>` (the caller
-/// then returns), or panic when `PRINTWATCH_REQUIRE_ALL=1`.
+/// A real component is missing: a recorded skip (the caller then returns),
+/// or a failure under `PRINTWATCH_REQUIRE_ALL=1`.
 fn missing(why: &str) {
-    if std::env::var(REQUIRE_ALL).is_ok_and(|v| v == "1") {
-        panic!("{REQUIRE_ALL}=1 and a real component is missing: {why}");
-    }
-    let test = std::thread::current().name().unwrap_or("test").to_owned();
-    report(&format!("skipped: {test}: {why}"));
+    printwatch_testkit::skip(why, "");
 }
 
 macro_rules! need {

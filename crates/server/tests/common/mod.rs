@@ -7,6 +7,11 @@ pub mod app;
 
 use printwatch_server::store::SqlStore;
 
+/// How to get the PostgreSQL half of the battery.
+pub const POSTGRES_ENABLE: &str = "run tools/test, which starts a throwaway cluster when \
+                                   PostgreSQL's initdb and pg_ctl are installed, or set \
+                                   PRINTWATCH_TEST_POSTGRES=postgres://USER@HOST:PORT/DB";
+
 pub struct TestDb {
     pub store: SqlStore,
     /// Where `store` is: another server process would connect here.
@@ -34,10 +39,10 @@ impl TestDb {
     /// A new, empty database on the test PostgreSQL, or None (skipped).
     pub async fn postgres(test: &str) -> Option<TestDb> {
         let Ok(base) = std::env::var("PRINTWATCH_TEST_POSTGRES") else {
-            if std::env::var("PRINTWATCH_REQUIRE_ALL").as_deref() == Ok("1") {
-                panic!("PRINTWATCH_TEST_POSTGRES is unset but PRINTWATCH_REQUIRE_ALL=1");
-            }
-            eprintln!("skipped: {test} on PostgreSQL (set PRINTWATCH_TEST_POSTGRES=postgres://…)");
+            printwatch_testkit::skip(
+                &format!("{test} on PostgreSQL: PRINTWATCH_TEST_POSTGRES is unset"),
+                POSTGRES_ENABLE,
+            );
             return None;
         };
         use sqlx::{Connection, Executor};
