@@ -4,9 +4,9 @@
 //! - TLS: a hyper server over tokio-rustls whose certificate (from rcgen) is
 //!   signed by a test CA written to a temporary PEM file.
 //! - The proxy is Debian's `tinyproxy`, started by the test with its own
-//!   configuration on a free port of 127.0.0.1. Without it a test prints
-//!   `skipped: …` and passes, unless `PRINTWATCH_REQUIRE_ALL=1` (`.ci/run`
-//!   installs it). `PRINTWATCH_TINYPROXY` names another binary.
+//!   configuration on a free port of 127.0.0.1. Without it a test records a
+//!   skip (`printwatch_testkit::skip`), a failure under
+//!   `PRINTWATCH_REQUIRE_ALL=1` (`.ci/run` installs it). `PRINTWATCH_TINYPROXY` names another binary.
 //! - Address plan: the servers listen on `127.88.<test>.<n>`, never on
 //!   127.0.0.1 where the proxy listens; ports are free ones found at run time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -10,8 +10,9 @@
 //! ignored.
 //!
 //! Environment: `PRINTWATCH_RECORDINGS` (default
-//! `<workspace>/../shared/recordings`); without the folder the test prints
-//! `skipped: …` and passes, unless `PRINTWATCH_REQUIRE_ALL=1`.
+//! `<workspace>/../shared/recordings`); without the folder, or a part of
+//! it, the test records a skip (`printwatch_testkit`), a failure under
+//! `PRINTWATCH_REQUIRE_ALL=1`.
 
 use std::io::Write as _;
 use std::path::Path;

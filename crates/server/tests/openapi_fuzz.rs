@@ -6,7 +6,8 @@
 //!
 //! schemathesis comes from `tools/schemathesis-venv.sh` (`.ci/run` makes
 //! it); `PRINTWATCH_SCHEMATHESIS` names its executable. Missing, the test
-//! prints `skipped: …` and passes, unless `PRINTWATCH_REQUIRE_ALL=1`.
+//! is a recorded skip (`printwatch_testkit::skip`), a failure under
+//! `PRINTWATCH_REQUIRE_ALL=1`.
 //! `PRINTWATCH_FUZZ_SEED` and `PRINTWATCH_FUZZ_EXAMPLES` change the seed
 //! (fixed by default, so that CI is reproducible) and the examples per
 //! operation.

@@ -2,8 +2,9 @@
 //! README): read it, check the problems are exactly the known defects, write
 //! it back and read it again.
 //!
-//! The folder is test data that is not part of the repository: when it is
-//! absent the test says so and passes, unless `PRINTWATCH_REQUIRE_ALL=1`.
+//! The folder is test data that is not part of the repository: when it, or
+//! a part of it, is absent the test records a skip (`printwatch_testkit`),
+//! a failure under `PRINTWATCH_REQUIRE_ALL=1`.
 //! `PRINTWATCH_RECORDINGS` points elsewhere.
 
 use std::path::{Path, PathBuf};

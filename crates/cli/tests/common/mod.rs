@@ -2,8 +2,10 @@
 //! software: net-snmp's `snmpd` and tools, and the independent simulator
 //! snmpsim (from PyPI).
 //!
-//! - A missing real component makes a test print `skipped: <why>` and return,
-//!   or fail when `PRINTWATCH_REQUIRE_ALL=1` (CI): [`missing`] and [`need!`].
+//! - A missing real component makes a test record a skip (printed, and in
+//!   the registry `tools/test` summarises: `printwatch_testkit::skip`) and
+//!   return, or fail when `PRINTWATCH_REQUIRE_ALL=1` (CI): [`missing`] and
+//!   [`need!`].
 //! - Every process a test starts is held by a [`Proc`] guard, killed when the
 //!   guard is dropped, even when the test panics; every short command runs
 //!   with a deadline ([`run`]).

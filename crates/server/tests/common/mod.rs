@@ -1,6 +1,7 @@
 //! Test backends: a fresh SQLite file, or a fresh database on the
-//! PostgreSQL named by `PRINTWATCH_TEST_POSTGRES` (skipped when unset,
-//! unless `PRINTWATCH_REQUIRE_ALL=1`).
+//! PostgreSQL named by `PRINTWATCH_TEST_POSTGRES` (a recorded skip when
+//! unset, a failure under `PRINTWATCH_REQUIRE_ALL=1`; `tools/test` starts a
+//! throwaway cluster and sets it).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
