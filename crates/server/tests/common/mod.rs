@@ -38,10 +38,12 @@ impl TestDb {
     }
 
     /// A new, empty database on the test PostgreSQL, or None (skipped).
-    pub async fn postgres(test: &str) -> Option<TestDb> {
+    /// The skip is recorded under the test's own name (its thread's), with
+    /// one reason for all, so that the summary groups them.
+    pub async fn postgres(_test: &str) -> Option<TestDb> {
         let Ok(base) = std::env::var("PRINTWATCH_TEST_POSTGRES") else {
             printwatch_testkit::skip(
-                &format!("{test} on PostgreSQL: PRINTWATCH_TEST_POSTGRES is unset"),
+                "the PostgreSQL run: PRINTWATCH_TEST_POSTGRES is unset",
                 POSTGRES_ENABLE,
             );
             return None;
