@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
+
+use crate::exit::fail;
 use printwatch_agent::activate::activate;
 use printwatch_agent::daemon::{self, DaemonOptions, Link, Stopped};
 use printwatch_agent::settings::Settings;
@@ -82,22 +84,6 @@ impl AgentArgs {
     pub fn runs_the_daemon(&self) -> bool {
         matches!(self.command, AgentCommand::Run(_))
     }
-}
-
-/// An error with its exit code.
-#[derive(Debug)]
-pub struct Exit(pub u8, pub String);
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.1)
-    }
-}
-
-impl std::error::Error for Exit {}
-
-fn fail(code: u8, message: impl std::fmt::Display) -> anyhow::Error {
-    Exit(code, message.to_string()).into()
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {

@@ -22,7 +22,39 @@ use printwatch_protocol::config::{AgentConfig, CollectConfig, HeartbeatConfig, S
 use printwatch_sim::{DevicePlan, Faults, Simulator, synthetic};
 use printwatch_snmp::snmprec;
 
+/// The SNMPv3 user every printer of the demo fleet answers (authPriv,
+/// SHA/AES), beside the community `public`: fixed and documented, so that
+/// v3 can be tried on the demo (README, and the demo's own output).
+pub const V3_USER: &str = "demo";
+pub const V3_AUTH_PASSWORD: &str = "demo-auth-pass";
+pub const V3_PRIV_PASSWORD: &str = "demo-priv-pass";
+
+fn v3_user() -> anyhow::Result<printwatch_snmp::Credentials> {
+    Ok(printwatch_snmp::credentials::CredentialSpec {
+        user: Some(V3_USER.into()),
+        auth_protocol: Some("sha".into()),
+        auth_password: Some(printwatch_snmp::Secret::new(V3_AUTH_PASSWORD)),
+        priv_protocol: Some("aes".into()),
+        priv_password: Some(printwatch_snmp::Secret::new(V3_PRIV_PASSWORD)),
+        ..Default::default()
+    }
+    .build()?)
+}
+
+/// The `printwatch collect` command line that reads `target` with the demo's
+/// v3 user.
+pub fn v3_collect_line(target: &str) -> String {
+    format!(
+        "printwatch collect --snmp-version 3 --user {V3_USER} --auth-protocol sha \
+         --auth-password {V3_AUTH_PASSWORD} --priv-protocol aes --priv-password {V3_PRIV_PASSWORD} {target}"
+    )
+}
+
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Every simulated printer answers the community `public` and the \
+SNMPv3 user `demo` (authPriv: SHA with the password demo-auth-pass, AES with demo-priv-pass)."
+)]
 pub struct DemoArgs {
     /// Printers in the simulated fleet.
     #[arg(long, default_value = "50")]
@@ -75,6 +107,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             files.len(),
             recordings.display()
         );
+        let first = args
+            .bind
+            .hosts()
+            .next()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        println!("next:");
+        println!(
+            "  printwatch sim --bind {} --count {} --port {} {}   # serve them",
+            args.bind,
+            files.len(),
+            args.port,
+            recordings.display()
+        );
+        println!(
+            "  printwatch scan --port {} {first}-{}   # then, in another terminal",
+            args.port,
+            args.bind
+                .hosts()
+                .nth(files.len().saturating_sub(1))
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        );
+        println!("  printwatch collect {first}:{}", args.port);
+        println!("  printwatch demo   # the whole product: the fleet, the server and an agent");
         return Ok(());
     }
     let result = serve_everything(&args, files, profiles, &base).await;
@@ -99,6 +156,7 @@ async fn serve_everything(
             files.len()
         );
     }
+    let v3 = v3_user()?;
     let plans: Vec<DevicePlan> = hosts
         .iter()
         .zip(&files)
@@ -106,7 +164,7 @@ async fn serve_everything(
             addresses: vec![SocketAddr::new(*ip, args.port)],
             recording: file.clone(),
             communities: Some(vec!["public".into()]),
-            v3_users: vec![],
+            v3_users: vec![v3.clone()],
             unique: false,
             faults: Faults {
                 pages_per_minute: 12.0,
@@ -182,12 +240,22 @@ async fn serve_everything(
     println!("portal: {url}/   (the web portal comes later; the API: {url}/api/v1/openapi.json)");
     println!("login: admin@localhost {password}");
     println!("api token: {read_only}");
+    let first = format!("{}:{}", hosts[0], args.port);
     println!("try:");
     println!("  curl -s -H 'Authorization: Bearer {read_only}' {url}/api/v1/devices");
     println!(
         "  curl -s -H 'Authorization: Bearer {read_only}' '{url}/api/v1/supplies?latest=true&format=csv'"
     );
-    println!("  printwatch collect {}:{} --json", hosts[0], args.port);
+    println!("  printwatch collect {first} --json");
+    println!(
+        "  printwatch scan --port {} {}-{}",
+        args.port,
+        hosts[0],
+        hosts[hosts.len() - 1]
+    );
+    println!("  printwatch walk {first} 1.3.6.1.2.1.43 --out printer-mib.snmprec");
+    println!("SNMPv3: every printer also answers the user {V3_USER} (authPriv, SHA/AES):");
+    println!("  {}", v3_collect_line(&first));
     println!("Ctrl-C stops everything.");
 
     let deadline = async {
@@ -204,7 +272,10 @@ async fn serve_everything(
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
     server.stop().await;
-    eprintln!("stopped");
+    match &args.keep {
+        Some(dir) => eprintln!("stopped; the data stays in {}", dir.display()),
+        None => eprintln!("stopped (the data was temporary: `--keep DIR` keeps it)"),
+    }
     Ok(())
 }
 

@@ -5,12 +5,14 @@ mod agent;
 mod collect;
 #[cfg(feature = "server")]
 mod demo;
+mod exit;
 mod scan;
 #[cfg(feature = "server")]
 mod server;
 mod sim;
 mod snmp_args;
 mod walk;
+mod words;
 
 use std::process::ExitCode;
 
@@ -51,24 +53,29 @@ enum Command {
 /// Exit codes of PRODUCT.md: 0 done, 1 other error, 2 usage, 3 no answer,
 /// 4 authentication failure, 5 not a printer.
 fn exit_code(error: &anyhow::Error) -> u8 {
-    if let Some(agent::Exit(code, _)) = error.downcast_ref() {
+    if let Some(exit::Exit(code, _)) = error.downcast_ref() {
         return *code;
     }
     if let Some(printwatch_printer::CollectError::NotAPrinter(_)) = error.downcast_ref() {
         return 5;
     }
-    let snmp = error.downcast_ref::<SnmpError>().or_else(|| match error
-        .downcast_ref::<printwatch_printer::CollectError>(
-    ) {
-        Some(printwatch_printer::CollectError::Snmp(e)) => Some(e),
-        _ => None,
-    });
-    match snmp {
+    match snmp_error(error) {
         Some(e) if e.is_timeout() => 3,
         Some(e) if e.is_auth_failure() => 4,
         Some(SnmpError::InvalidTarget(_)) => 2,
         _ => 1,
     }
+}
+
+/// The SNMP error inside `error`, if it is one (directly or from a
+/// collection).
+fn snmp_error(error: &anyhow::Error) -> Option<&SnmpError> {
+    error.downcast_ref::<SnmpError>().or_else(|| {
+        match error.downcast_ref::<printwatch_printer::CollectError>() {
+            Some(printwatch_printer::CollectError::Snmp(e)) => Some(e),
+            _ => None,
+        }
+    })
 }
 
 /// glibc's malloc settings for the long-running commands: a fixed mmap

@@ -15,15 +15,12 @@ const DATABASE_URL_ENV: &str = "PRINTWATCH_DATABASE_URL";
 const TRUSTED_PROXIES_ENV: &str = "PRINTWATCH_TRUSTED_PROXIES";
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServerArgs {
-    /// Data directory: the SQLite database and the master key (created if missing).
-    #[arg(long, value_name = "DIR", default_value = "printwatch-data")]
-    data: PathBuf,
-    /// PostgreSQL instead of SQLite: postgres://USER:PASSWORD@HOST/DB
-    /// (default: $PRINTWATCH_DATABASE_URL). Several servers may share one;
-    /// give them the same PRINTWATCH_MASTER_KEY.
-    #[arg(long, value_name = "URL")]
-    database_url: Option<String>,
+    #[command(subcommand)]
+    action: Option<ServerAction>,
+    #[command(flatten)]
+    storage: Storage,
     /// Address to listen on.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -50,15 +47,64 @@ pub struct ServerArgs {
     token_days: u32,
 }
 
+/// Where the server's data is.
+#[derive(clap::Args, Debug)]
+struct Storage {
+    /// Data directory: the SQLite database and the master key (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "printwatch-data")]
+    data: PathBuf,
+    /// PostgreSQL instead of SQLite: postgres://USER:PASSWORD@HOST/DB
+    /// (default: $PRINTWATCH_DATABASE_URL). Several servers may share one;
+    /// give them the same PRINTWATCH_MASTER_KEY.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+impl Storage {
+    fn config(self) -> ServeConfig {
+        ServeConfig {
+            data_dir: self.data,
+            database_url: self.database_url.or_else(|| {
+                std::env::var(DATABASE_URL_ENV)
+                    .ok()
+                    .filter(|u| !u.is_empty())
+            }),
+        }
+    }
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ServerAction {
+    /// Give a user (a lost administrator's, typically) a new password, from
+    /// the machine the server runs on: its sessions and API tokens end, its
+    /// failed logins are forgotten, and the audit log records it. The new
+    /// password is $PRINTWATCH_NEW_PASSWORD, or generated and shown once.
+    ResetPassword {
+        #[command(flatten)]
+        storage: Storage,
+        /// Remove the user's second factor too (a lost authenticator); they
+        /// enrol a new one after logging in.
+        #[arg(long)]
+        remove_second_factor: bool,
+        /// The user's e-mail (login name).
+        #[arg(value_name = "EMAIL")]
+        email: String,
+    },
+}
+
+/// Environment variable with the new password of `reset-password`.
+const NEW_PASSWORD_ENV: &str = "PRINTWATCH_NEW_PASSWORD";
+
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let config = ServeConfig {
-        data_dir: args.data,
-        database_url: args.database_url.or_else(|| {
-            std::env::var(DATABASE_URL_ENV)
-                .ok()
-                .filter(|u| !u.is_empty())
-        }),
-    };
+    if let Some(ServerAction::ResetPassword {
+        storage,
+        remove_second_factor,
+        email,
+    }) = args.action
+    {
+        return reset_password(storage.config(), &email, remove_second_factor).await;
+    }
+    let config = args.storage.config();
     let mut proxies = args.trusted_proxies;
     if proxies.is_empty()
         && let Ok(list) = std::env::var(TRUSTED_PROXIES_ENV)
@@ -111,7 +157,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr().context("listening address")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "printwatch server: listening on {scheme}://{addr} (API: {scheme}://{addr}/api/v1/openapi.json)"
+        "printwatch server: listening on {scheme}://{addr} (API reference: {scheme}://{addr}/api/docs)"
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -121,6 +167,33 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         None => serve::run(state, listener, shutdown).await,
     }
     .context("the server stopped")?;
+    Ok(())
+}
+
+async fn reset_password(
+    config: ServeConfig,
+    email: &str,
+    remove_second_factor: bool,
+) -> anyhow::Result<()> {
+    let password = std::env::var(NEW_PASSWORD_ENV).ok();
+    let reset =
+        printwatch_server::console::reset_password(&config, email, password, remove_second_factor)
+            .await
+            .context("cannot reset the password")?;
+    println!(
+        "{}: new password set; sessions ended and API tokens revoked (audited).",
+        reset.email
+    );
+    match reset.generated_password {
+        Some(p) => println!("New password (shown once, store it now): {p}"),
+        None => println!("New password: from {NEW_PASSWORD_ENV}."),
+    }
+    if reset.second_factor_removed {
+        println!("Second factor removed: enrol a new one after logging in.");
+    }
+    if reset.disabled {
+        println!("Note: this user is disabled; another administrator can enable it.");
+    }
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use printwatch_sim::fleet::{self, DevicePlan, FleetFile};
-use printwatch_sim::{Faults, Simulator};
+use printwatch_sim::{Faults, SimError, Simulator};
 use printwatch_snmp::Credentials;
 use printwatch_snmp::credentials::CredentialSpec;
 
@@ -22,7 +22,10 @@ pub struct SimArgs {
     /// (recordings assigned in sorted order, round robin).
     #[arg(long, value_name = "N")]
     pub count: Option<usize>,
-    /// UDP port of every agent.
+    /// UDP port of every agent. 161 is a real printer's port, and binding a
+    /// port below 1024 needs privileges (root, or CAP_NET_BIND_SERVICE);
+    /// without them use a high port such as 1161 (`printwatch collect
+    /// HOST:1161`).
     #[arg(long, default_value = "161")]
     pub port: u16,
     /// Rewrite serial numbers and MACs per address.
@@ -34,34 +37,44 @@ pub struct SimArgs {
     /// Write the address → recording map here (default: standard output).
     #[arg(long, value_name = "FILE")]
     pub map: Option<PathBuf>,
-    /// Communities answered (default: public and the recording's base name).
+    /// Communities answered (repeatable; default: public and the
+    /// recording's base name).
     #[arg(long, value_name = "NAME")]
     pub community: Vec<String>,
-    /// SNMPv3 user served (default: simulator, as snmpsim).
-    #[arg(long, default_value = "simulator")]
+    /// SNMPv3 user served, as snmpsim's.
+    #[arg(long, default_value = "simulator", value_name = "NAME")]
     pub v3_user: String,
-    #[arg(long, default_value = "sha")]
+    /// Authentication protocol of the v3 user.
+    #[arg(
+        long,
+        default_value = "sha",
+        value_name = "md5|sha|sha224|sha256|sha384|sha512"
+    )]
     pub v3_auth_protocol: String,
-    #[arg(long, default_value = "auctoritas")]
+    /// Authentication password of the v3 user (at least 8 characters).
+    #[arg(long, default_value = "auctoritas", value_name = "PASSWORD")]
     pub v3_auth_password: String,
-    #[arg(long, default_value = "aes")]
+    /// Privacy protocol of the v3 user.
+    #[arg(long, default_value = "aes", value_name = "des|aes|aes192|aes256")]
     pub v3_priv_protocol: String,
-    #[arg(long, default_value = "privatus")]
+    /// Privacy password of the v3 user (at least 8 characters).
+    #[arg(long, default_value = "privatus", value_name = "PASSWORD")]
     pub v3_priv_password: String,
-    /// Fraction of requests dropped (0 to 1).
-    #[arg(long, default_value = "0")]
+    /// Fraction of requests dropped, from 0 to 1.
+    #[arg(long, default_value = "0", value_name = "FRACTION")]
     pub loss: f64,
-    /// Delay of every request, in milliseconds.
-    #[arg(long, default_value = "0")]
+    /// Delay of every answer.
+    #[arg(long, default_value = "0", value_name = "MILLISECONDS")]
     pub delay_ms: u64,
-    /// Largest SNMP message the agents accept and send.
-    #[arg(long)]
+    /// Largest SNMP message the agents send (default: 1472, one Ethernet
+    /// frame; GETBULK answers are cut to fit).
+    #[arg(long, value_name = "BYTES")]
     pub max_message_size: Option<usize>,
     /// Page counters grow by this many pages a minute.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", value_name = "PAGES")]
     pub pages_per_minute: f64,
     /// Supplies fall by this percentage of their capacity an hour.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", value_name = "PERCENT")]
     pub drain_percent_per_hour: f64,
 }
 
@@ -131,9 +144,28 @@ impl SimArgs {
     }
 }
 
+/// A port below 1024 refused for lack of privileges says what to do.
+fn bind_error(e: SimError) -> anyhow::Error {
+    match e {
+        SimError::Bind(address, why) if address.port() < 1024 && denied(&why) => anyhow::anyhow!(
+            "cannot serve on {address}: permission denied: a port below 1024 needs privileges \
+             (root, or CAP_NET_BIND_SERVICE). Use a high port instead, e.g. --port 1161, and \
+             `printwatch collect {}:1161`",
+            address.ip()
+        ),
+        e => e.into(),
+    }
+}
+
+/// Whether a bind error is a refusal for lack of privileges.
+fn denied(why: &str) -> bool {
+    let why = why.to_ascii_lowercase();
+    why.contains("permission denied") || why.contains("os error 13")
+}
+
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let plans = args.plans()?;
-    let simulator = Simulator::start(&plans).await?;
+    let simulator = Simulator::start(&plans).await.map_err(bind_error)?;
     let mut map = String::new();
     for served in &simulator.served {
         map.push_str(&format!("{}\t{}\n", served.address, served.recording));
@@ -169,4 +201,25 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_privileged_port_refused_says_what_to_do() {
+        let refused = SimError::Bind(
+            "127.1.0.1:161".parse().expect("address"),
+            "Permission denied (os error 13)".into(),
+        );
+        let text = bind_error(refused).to_string();
+        assert!(text.contains("--port 1161"), "{text}");
+        assert!(text.contains("printwatch collect 127.1.0.1:1161"), "{text}");
+        let in_use = SimError::Bind(
+            "127.1.0.1:161".parse().expect("address"),
+            "Address in use (os error 98)".into(),
+        );
+        assert!(!bind_error(in_use).to_string().contains("1161"));
+    }
 }

@@ -43,6 +43,8 @@ fn comparable(mut snapshot: serde_json::Value) -> serde_json::Value {
     if let Some(map) = snapshot.as_object_mut() {
         map.remove("collected_at");
         map.remove("target");
+        // The address collected from (the relay's): no part of the device.
+        map.remove("addresses");
     }
     snapshot
 }

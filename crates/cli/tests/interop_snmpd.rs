@@ -362,6 +362,23 @@ fn wrong_v3_credentials_are_named_failures() {
     unknown_user.push(&target);
     unknown_user.push("1.3.6.1.2.1.1");
     expect_failure(&tmp, "unknown user", &unknown_user, 4, &["unknown user"]);
+
+    // A wrong privacy password, the authentication right: net-snmp
+    // authenticates the request, cannot decrypt it, and says so (or stays
+    // silent): either way a named failure, 4, pointing at the privacy
+    // password, not "no answer".
+    let mut wrong_priv = v3_args(u).0;
+    wrong_priv[11] = "not-the-priv-password";
+    wrong_priv.extend(["--timeout", "0.5", "--retries", "0"]);
+    wrong_priv.push(&target);
+    wrong_priv.push("1.3.6.1.2.1.1");
+    expect_failure(
+        &tmp,
+        "wrong privacy password",
+        &wrong_priv,
+        4,
+        &["decryption", "--priv-password"],
+    );
 }
 
 /// Nothing listens: exit 3 (no answer), quickly, with a message that says so.

@@ -175,7 +175,7 @@ pub struct ActivationRequest {
     pub agent: AgentInfo,
 }
 
-/// Server → agent, the answer to a valid [`ActivationRequest`].
+/// Server → agent, the answer to a valid activation request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationResponse {

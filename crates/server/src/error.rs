@@ -26,6 +26,15 @@ pub enum ServerError {
     Invalid(String),
     #[error("authentication required: send `Authorization: Bearer TOKEN` or log in")]
     Unauthenticated,
+    /// A login that failed; the same words whatever was wrong, so that
+    /// they do not tell which accounts exist.
+    #[error("wrong e-mail or password")]
+    WrongCredentials,
+    #[error("wrong or already used two-factor code: wait for the next one and try again")]
+    WrongSecondFactor,
+    /// A request body larger than the endpoint takes.
+    #[error("the request body is too large for this endpoint")]
+    BodyTooLarge,
     #[error(
         "a two-factor code is needed: send \"totp\" (6 digits from the authenticator app) with the login"
     )]

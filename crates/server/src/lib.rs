@@ -9,8 +9,10 @@
 //! - [`http`]: the agent endpoints and the REST API, built from one table
 //!   of endpoints that also gives the OpenAPI document.
 //! - [`serve`]: first start (provider tenant and administrator) and the
-//!   listener; [`tls`]: HTTPS with rustls.
+//!   listener; [`tls`]: HTTPS with rustls; [`console`]: what an operator
+//!   does on the server's machine (a lost administrator password).
 
+pub mod console;
 pub mod error;
 pub mod hashing;
 pub mod http;

@@ -252,7 +252,7 @@ pub const OFFLINE_AFTER_HEARTBEATS: i64 = 3;
 /// The heartbeat interval of an agent that did not tell its own (PRODUCT.md).
 pub const DEFAULT_HEARTBEAT_SECS: i64 = 300;
 
-/// An agent as the API shows it: [`AgentStatus`] at the time of asking.
+/// Where an agent stands at the time of asking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {

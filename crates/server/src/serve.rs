@@ -290,7 +290,8 @@ pub async fn run_with(
         match acceptor.clone() {
             None => {
                 connections.spawn(async move {
-                    connection(tcp, app, header_timeout, stopping, peer, false).await;
+                    let activity = slot.activity.clone();
+                    connection(tcp, app, header_timeout, stopping, activity, peer, false).await;
                     drop(slot);
                 });
             }
@@ -305,7 +306,8 @@ pub async fn run_with(
                             }
                             Err(_) => return,
                         };
-                    connection(tls, app, header_timeout, stopping, peer, true).await;
+                    let activity = slot.activity.clone();
+                    connection(tls, app, header_timeout, stopping, activity, peer, true).await;
                     drop(slot);
                 });
             }
@@ -355,46 +357,122 @@ async fn refuse(mut tcp: tokio::net::TcpStream) {
 }
 
 /// Open connections, in all and per peer address.
+///
+/// At the global cap a new connection is not refused while an idle one is
+/// open: the connection idle the longest (no request in flight: a
+/// kept-alive connection between requests, or one whose request headers
+/// have not all arrived) is closed to make room. HTTP lets a server close
+/// an idle connection at any time (clients retry on a new one), and so a
+/// flood of idle connections cannot keep a real client out: its new
+/// connection evicts the oldest idle one, and once its request is in
+/// flight it is not idle. Only when every connection is busy are new ones
+/// refused (503). The per-address cap still refuses outright: one address
+/// must not evict everyone else.
 struct ConnectionSlots {
     limits: Limits,
-    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    open: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    /// Connections told to close that have not closed yet.
+    evicting: usize,
+    per_peer: HashMap<IpAddr, usize>,
+    /// Every open connection by age (ids increase).
+    live: std::collections::BTreeMap<u64, Arc<Activity>>,
+    next_id: u64,
+}
+
+/// What the slots know of one connection, shared with its task.
+#[derive(Default)]
+struct Activity {
+    /// Requests in flight on it (0 or 1 over HTTP/1.1).
+    busy: std::sync::atomic::AtomicUsize,
+    /// Told to close to make room for a new connection.
+    evicted: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Activity {
+    fn is_idle(&self) -> bool {
+        self.busy.load(std::sync::atomic::Ordering::Acquire) == 0
+    }
+}
+
+/// Counts a request in flight while it lives.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: &Arc<Activity>) -> InFlight {
+        activity
+            .busy
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlight(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .busy
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// One open connection; its slot is given back when dropped.
 struct Slot {
     slots: Arc<ConnectionSlots>,
     peer: Option<IpAddr>,
+    id: u64,
+    activity: Arc<Activity>,
 }
 
 impl ConnectionSlots {
     fn new(limits: Limits) -> ConnectionSlots {
         ConnectionSlots {
             limits,
-            open: Mutex::new((0, HashMap::new())),
+            open: Mutex::new(Open::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, HashMap<IpAddr, usize>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A slot for a connection from `peer`, if the limits allow one.
+    /// A slot for a connection from `peer`, if the limits allow one
+    /// (closing the longest-idle connection when at the global cap).
     fn take(self: &Arc<Self>, peer: IpAddr, exempt: bool) -> Option<Slot> {
+        use std::sync::atomic::Ordering;
         let mut open = self.lock();
-        if open.0 >= self.limits.max_connections {
+        if !exempt && open.per_peer.get(&peer).copied().unwrap_or(0) >= self.limits.max_per_address
+        {
             return None;
         }
-        if !exempt {
-            let n = open.1.entry(peer).or_insert(0);
-            if *n >= self.limits.max_per_address {
-                return None;
-            }
-            *n += 1;
+        if open.total - open.evicting >= self.limits.max_connections {
+            let idle = open
+                .live
+                .values()
+                .find(|a| a.is_idle() && !a.evicted.load(Ordering::Acquire))
+                .cloned();
+            let victim = idle?;
+            victim.evicted.store(true, Ordering::Release);
+            victim.wake.notify_one();
+            open.evicting += 1;
         }
-        open.0 += 1;
+        if !exempt {
+            *open.per_peer.entry(peer).or_insert(0) += 1;
+        }
+        open.total += 1;
+        let id = open.next_id;
+        open.next_id += 1;
+        let activity = Arc::new(Activity::default());
+        open.live.insert(id, activity.clone());
         Some(Slot {
             slots: self.clone(),
             peer: (!exempt).then_some(peer),
+            id,
+            activity,
         })
     }
 }
@@ -402,13 +480,21 @@ impl ConnectionSlots {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.slots.lock();
-        open.0 = open.0.saturating_sub(1);
+        open.total = open.total.saturating_sub(1);
+        open.live.remove(&self.id);
+        if self
+            .activity
+            .evicted
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            open.evicting = open.evicting.saturating_sub(1);
+        }
         if let Some(peer) = self.peer
-            && let Some(n) = open.1.get_mut(&peer)
+            && let Some(n) = open.per_peer.get_mut(&peer)
         {
             *n -= 1;
             if *n == 0 {
-                open.1.remove(&peer);
+                open.per_peer.remove(&peer);
             }
         }
     }
@@ -460,6 +546,7 @@ async fn connection<I>(
     app: axum::Router,
     header_timeout: Duration,
     mut stopping: tokio::sync::watch::Receiver<bool>,
+    activity: Arc<Activity>,
     peer: SocketAddr,
     tls: bool,
 ) where
@@ -472,13 +559,26 @@ async fn connection<I>(
         // hyper's default read buffer grows to ~400 KiB per connection;
         // headers fit in 16 KiB and bodies are read in chunks anyway.
         .max_buf_size(16 * 1024);
+    let counted = activity.clone();
     let service = tower::service_fn(
         move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            // Busy from its headers until its answer is written: a
+            // connection with a request in flight is never evicted.
+            let in_flight = InFlight::new(&counted);
             request.extensions_mut().insert(ConnectInfo(peer));
             if tls {
                 request.extensions_mut().insert(TlsConnection);
             }
-            tower::ServiceExt::oneshot(app.clone(), request)
+            let answer = tower::ServiceExt::oneshot(app.clone(), request);
+            async move {
+                let response = answer.await?;
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    axum::body::Body::new(Counted {
+                        body,
+                        _in_flight: in_flight,
+                    })
+                }))
+            }
         },
     );
     let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
@@ -490,9 +590,45 @@ async fn connection<I>(
             conn.as_mut().graceful_shutdown();
             conn.await
         }
+        // Room for a new connection: closed at once when still idle (no
+        // request to lose), else after the request in flight.
+        () = activity.wake.notified() => {
+            if activity.is_idle() {
+                return;
+            }
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// An answer's body that keeps its connection counted busy until the
+/// body is written out.
+struct Counted {
+    body: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Counted {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

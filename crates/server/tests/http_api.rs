@@ -563,6 +563,84 @@ async fn hostile_api_input_gets_4xx(app: &TestApp) {
     assert_eq!(app.db.store.tenants(TenantId(1)).await.unwrap().len(), 2);
 }
 
+/// Every refusal reads the same way, whoever makes it: a JSON
+/// `{"error": "invalid request: …"}` that names the field, never the
+/// framework's plain text; a failed login says what failed.
+async fn refusals_speak_the_apis_words(app: &TestApp) {
+    let t = Some(app.admin_token.as_str());
+    for (body, content_type, names) in [
+        ("{\"name\": ", "application/json", "not valid JSON"),
+        ("{}", "application/json", "missing field `name`"),
+        ("{\"name\": 5}", "application/json", "invalid type"),
+        (
+            "{\"name\": \"x\"}",
+            "text/plain",
+            "Content-Type: application/json",
+        ),
+    ] {
+        let r = app
+            .raw(
+                Method::POST,
+                "/api/v1/tenants",
+                t,
+                content_type,
+                body.as_bytes().to_vec(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text());
+        let error = r.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            error.starts_with("invalid request: ") && error.contains(names),
+            "{body}: {error}"
+        );
+        assert!(!error.contains("Failed to deserialize"), "{error}");
+    }
+    for path in ["/api/v1/devices?limit=many", "/api/v1/reports/page-volume"] {
+        let r = app.call(Method::GET, path, t, None).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text());
+        let error = r.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(error.starts_with("invalid request: "), "{path}: {error}");
+    }
+    let r = app.call(Method::GET, "/api/v1/devices/abc", t, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    assert!(r.json()["error"].is_string());
+    // A failed login says that the e-mail or the password is wrong, not
+    // that authentication is needed.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(json!({"email": "nobody@example.com", "password": "wrong password"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["error"], "wrong e-mail or password");
+    // A new agent's answer shows when its activation code expires, as a
+    // later GET does.
+    let customer = app.customer("Acme").await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/agents",
+            t,
+            Some(json!({"tenant_id": customer, "name": "front desk"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let created = r.json();
+    let id = created["agent"]["id"].as_i64().unwrap_or_default();
+    let later = app
+        .call(Method::GET, &format!("/api/v1/agents/{id}"), t, None)
+        .await
+        .json();
+    assert!(
+        created["agent"]["pin_expires_at"].as_i64() > Some(0),
+        "{created}"
+    );
+    assert_eq!(created["agent"]["pin_expires_at"], later["pin_expires_at"]);
+}
+
 async fn exports_neutralise_spreadsheet_formulas(app: &TestApp) {
     let customer = app.customer("Acme").await;
     let (id, key) = active_agent(app, customer).await;
@@ -752,16 +830,124 @@ async fn creating_a_user_does_not_tell_which_addresses_other_tenants_use(app: &T
         "{}",
         elsewhere.text()
     );
-    for other in [&own, &malformed] {
-        assert_eq!(
-            (elsewhere.status, &elsewhere.body),
-            (other.status, &other.body),
-            "{} / {}",
-            elsewhere.text(),
-            other.text()
-        );
-    }
+    assert_eq!(
+        (elsewhere.status, &elsewhere.body),
+        (own.status, &own.body),
+        "{} / {}",
+        elsewhere.text(),
+        own.text()
+    );
     assert!(!elsewhere.text().to_lowercase().contains("bravo"));
+    // A malformed address is no secret: it is told as such (400), not as
+    // a conflict.
+    assert_eq!(
+        malformed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        malformed.text()
+    );
+    assert!(
+        malformed.text().contains("name@domain"),
+        "{}",
+        malformed.text()
+    );
+}
+
+/// A lost administrator password is reset from the server's machine: the
+/// old password and every token of the user end, the new one (or a
+/// generated one) logs in, a lost second factor can go with it, and the
+/// audit log says the console did it.
+async fn the_console_resets_a_lost_password(app: &TestApp) {
+    use printwatch_server::console::{CONSOLE_ACTOR, reset_password};
+    let config = printwatch_server::serve::ServeConfig {
+        data_dir: std::env::temp_dir().join("printwatch-no-such-dir"),
+        database_url: Some(app.db.url.clone()),
+    };
+    // Enrol a second factor, then lose everything.
+    let (cookie, csrf) = app.session_login("admin@localhost", ADMIN_PASSWORD).await;
+    let s = (cookie.as_str(), csrf.as_str());
+    let enrol = app
+        .session_call(
+            Method::POST,
+            "/api/v1/me/totp",
+            s,
+            Some(json!({"password": ADMIN_PASSWORD})),
+        )
+        .await;
+    let secret = base32_decode(enrol.json()["secret"].as_str().unwrap());
+    let code = printwatch_server::totp::code_at(&secret, printwatch_server::now() as u64).unwrap();
+    let confirmed = app
+        .session_call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            s,
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::NO_CONTENT);
+
+    let unknown = reset_password(&config, "nobody@example.com", None, false).await;
+    assert!(format!("{:?}", unknown.unwrap_err()).contains("no user"));
+    let short = reset_password(&config, "admin@localhost", Some("short".into()), false).await;
+    assert!(format!("{:?}", short.unwrap_err()).contains("at least"));
+    let mut nowhere = config.clone();
+    nowhere.database_url = None;
+    let missing = reset_password(&nowhere, "admin@localhost", None, false).await;
+    assert!(format!("{:?}", missing.unwrap_err()).contains("no printwatch server data"));
+
+    let new_password = "a brand new password";
+    let reset = reset_password(
+        &config,
+        " Admin@Localhost ",
+        Some(new_password.into()),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reset.email, "admin@localhost");
+    assert!(reset.generated_password.is_none() && reset.second_factor_removed);
+    let old_token = app
+        .call(Method::GET, "/api/v1/devices", Some(&app.admin_token), None)
+        .await;
+    assert_eq!(old_token.status, StatusCode::UNAUTHORIZED);
+    let old = app
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(json!({"email": "admin@localhost", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "{}", old.text());
+    // No second factor asked any more: it was removed with the password.
+    let token = app.login("admin@localhost", new_password).await;
+    let audit = app
+        .call(Method::GET, "/api/v1/audit", Some(&token), None)
+        .await;
+    let by_console: Vec<_> = audit
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == CONSOLE_ACTOR)
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        by_console.contains(&"user.password_reset".to_string()),
+        "{by_console:?}"
+    );
+    assert!(
+        by_console.contains(&"user.totp_reset".to_string()),
+        "{by_console:?}"
+    );
+    // Without a password given, one is generated and shown once.
+    let generated = reset_password(&config, "admin@localhost", None, false)
+        .await
+        .unwrap()
+        .generated_password
+        .unwrap();
+    assert!(generated.len() >= 12);
+    app.login("admin@localhost", &generated).await;
 }
 
 /// The per-account login limit is in the database: failures on several
@@ -1397,11 +1583,13 @@ crate::app_on_both!(
     pins_are_single_use_and_survive_guessing,
     hostile_submissions_get_4xx_and_store_nothing,
     hostile_api_input_gets_4xx,
+    refusals_speak_the_apis_words,
     exports_neutralise_spreadsheet_formulas,
     the_openapi_document_lists_every_endpoint,
     totp_codes_are_needed_once_enabled_and_never_accepted_twice,
     creating_a_user_does_not_tell_which_addresses_other_tenants_use,
     account_lockout_holds_across_servers,
+    the_console_resets_a_lost_password,
     audit_entries_commit_with_their_action,
     fleet_exports_of_meters_and_supplies,
 );

@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+mod common;
+
 use printwatch_server::http::{Access, endpoints, openapi};
 use serde_json::Value;
 
@@ -155,6 +157,59 @@ fn the_document_is_valid_openapi_3_1() {
     }
 }
 
+/// Descriptions are written for the API's users: no Rust paths, no
+/// rustdoc links, no internal names; the second-factor header is declared
+/// where an action needs it.
+#[test]
+fn descriptions_are_written_for_users() {
+    fn texts<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a str)>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("description" | "summary", Value::String(text)) => {
+                            out.push((at.clone(), text))
+                        }
+                        _ => texts(v, format!("{at}/{k}"), out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| texts(v, at.clone(), out)),
+            _ => {}
+        }
+    }
+    let doc = openapi();
+    let mut all = Vec::new();
+    texts(&doc, String::new(), &mut all);
+    assert!(all.len() > 100, "{}", all.len());
+    for (at, text) in all {
+        for internal in [
+            "::", "[`", "Option<", "Vec<", "serde", "struct ", "impl ", "crate",
+        ] {
+            assert!(
+                !text.contains(internal),
+                "{at}: {text:?} mentions {internal:?}"
+            );
+        }
+    }
+    for (method, path) in [
+        ("delete", "/api/v1/tenants/{tenant_id}"),
+        ("post", "/api/v1/users"),
+        ("post", "/api/v1/users/{user_id}/totp/reset"),
+    ] {
+        let params = doc["paths"][path][method]["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            params
+                .iter()
+                .any(|p| p["in"] == "header" && p["name"] == "X-Second-Factor"),
+            "{method} {path}: {params:?}"
+        );
+    }
+}
+
 /// The main resources have typed bodies and answers (not just `{}`).
 #[test]
 fn main_resources_are_described() {
@@ -224,4 +279,79 @@ fn main_resources_are_described() {
             .iter()
             .all(|p| p["in"] == "query" && p["required"] == false)
     );
+}
+
+/// The reference for people at `/api/docs`: every operation of the document
+/// on one page, no script and no inline style, under a CSP that allows only
+/// the page's own stylesheet.
+#[tokio::test]
+async fn the_reference_page_shows_every_operation_under_a_strict_csp() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let app = common::app::TestApp::new().await;
+    let get = |path: &'static str| {
+        let router = app.router.clone();
+        async move {
+            let response = router
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            let body = axum::body::to_bytes(response.into_body(), 4 << 20)
+                .await
+                .unwrap();
+            (headers, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (headers, html) = get("/api/docs").await;
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'") && csp.contains("style-src 'self'"),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("unsafe") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert!(
+        !html.contains("<script") && !html.contains("style="),
+        "inline script or style"
+    );
+    let doc = openapi();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let shown = format!(
+                "{}</span> <code>{}</code>",
+                method.to_uppercase(),
+                path.replace('&', "&amp;")
+            );
+            assert!(html.contains(&shown), "{method} {path} not on the page");
+        }
+    }
+    for name in doc["components"]["schemas"].as_object().unwrap().keys() {
+        assert!(html.contains(&format!("id=\"schema-{name}\"")), "{name}");
+    }
+    // Every link within the page lands on an anchor of the page.
+    for link in html.split("href=\"#").skip(1) {
+        let anchor = &link[..link.find('"').unwrap()];
+        assert!(
+            html.contains(&format!("id=\"{anchor}\"")),
+            "#{anchor} goes nowhere"
+        );
+    }
+    let (headers, css) = get("/api/docs.css").await;
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(css.contains("body"));
 }

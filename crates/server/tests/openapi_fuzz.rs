@@ -28,11 +28,14 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
                       response_schema_conformance,negative_data_rejection";
 
 /// Operations that could take the seeded data or the fuzzer's own access
-/// away (deleting the seeded customer, revoking the admin's token): each
-/// runs alone after the rest, in this order.
-const DESTRUCTIVE: [&str; 2] = [
+/// away (deleting the seeded customer, revoking the admin's token, ending
+/// all the admin's credentials): each runs alone after the rest, in this
+/// order. Without this, the fuzzer ends its own token early and most
+/// operations answer only 401 (schemathesis warns "Authentication failed").
+const DESTRUCTIVE: [&str; 3] = [
     "DELETE /api/v1/tenants/{tenant_id}",
     "DELETE /api/v1/tokens/{token_id}",
+    "DELETE /api/v1/me/credentials",
 ];
 
 fn schemathesis() -> Option<PathBuf> {

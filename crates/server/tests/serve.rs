@@ -255,10 +255,12 @@ async fn a_body_that_never_arrives_is_cut_off() {
     server.await.unwrap().unwrap();
 }
 
-/// Connections over the per-address or the global cap are refused at once
-/// with a 503 that says why; the others are served.
+/// Connections over the per-address cap are refused at once with a 503
+/// that says why. At the global cap, a new connection closes the one idle
+/// the longest (a flood of idle connections cannot keep a client out);
+/// only when every connection has a request in flight is it refused.
 #[tokio::test]
-async fn connections_over_the_caps_are_refused() {
+async fn connections_over_the_caps_are_refused_or_make_room() {
     let limits = serve::Limits {
         max_connections: 4,
         max_per_address: 2,
@@ -278,25 +280,53 @@ async fn connections_over_the_caps_are_refused() {
         let _ = s.read_to_string(&mut out).await;
         out
     };
+    let closed_soon = |mut s: tokio::net::TcpStream| async move {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    };
+    let settle = || tokio::time::sleep(std::time::Duration::from_millis(100));
     // Two idle connections from one address: its cap.
-    let _idle: Vec<_> = vec![
-        from("127.0.0.1").await.unwrap(),
-        from("127.0.0.1").await.unwrap(),
-    ];
+    let oldest = from("127.0.0.1").await.unwrap();
+    settle().await;
+    let second = from("127.0.0.1").await.unwrap();
     let third = request(from("127.0.0.1").await.unwrap()).await;
     assert!(third.starts_with("HTTP/1.1 503"), "{third}");
     assert!(third.contains("too many connections"), "{third}");
-    // Another address is served…
-    let other = from("127.0.0.2").await.unwrap();
-    let idle_other = from("127.0.0.3").await.unwrap();
-    // …until the global cap (four: two idle, and these two).
-    let refused = request(from("127.0.0.4").await.unwrap()).await;
-    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
-    drop(idle_other);
-    let served = request(other).await;
+    // Two more addresses, idle: the global cap (four) is reached.
+    let idle_b = from("127.0.0.2").await.unwrap();
+    let idle_c = from("127.0.0.3").await.unwrap();
+    settle().await;
+    // A fifth client is served all the same: the oldest idle connection
+    // is closed to make room for it, and the others stay open.
+    let served = request(from("127.0.0.4").await.unwrap()).await;
     assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    assert!(
+        closed_soon(oldest).await,
+        "the oldest idle connection stayed open"
+    );
+    drop((second, idle_b, idle_c));
+    settle().await;
+    // Four connections with a request in flight (a body announced, not
+    // yet sent): none is idle, so a fifth is refused.
+    let mut busy = vec![];
+    for ip in ["127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"] {
+        let mut s = from(ip).await.unwrap();
+        s.write_all(
+            b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        busy.push(s);
+    }
+    settle().await;
+    let refused = request(from("127.0.0.9").await.unwrap()).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    drop(busy);
     stop.send(()).unwrap();
-    drop(_idle);
     server.await.unwrap().unwrap();
 }
 

@@ -133,6 +133,31 @@ pub const CATALOG: &[(&str, &str, &str, bool, bool, &str)] = &[
     ),
 ];
 
+/// sysDescr in the vendor's own wording, for the profiles that read the
+/// firmware version only there (`{full}` brand and model, `{model}`,
+/// `{firmware}`); the others get "<brand> <model>; firmware <version>" and
+/// the version at the OIDs their profile reads.
+const DESCR_WORDING: &[(&str, &str)] = &[
+    // xerox.toml: "Xerox AltaLink C8045; SS 100.002.057.09608, NC …, UI
+    // …" (LibreNMS test data): the system software version first.
+    (
+        "xerox",
+        "{full}; SS {firmware}, NC {firmware}, UI {firmware}",
+    ),
+    // fujifilm.toml: "FUJI XEROX <model>; <component versions>", the
+    // controller (ESS) among them.
+    (
+        "fujifilm",
+        "{full}; Net 16.41, ESS {firmware}, IOT 03.00.05",
+    ),
+    // oki.toml: "OKI OkiLAN 8500e Rev.01.23 ... PrintServer: Attached to
+    // MC342 Rev.02.70": the printer attached and its firmware revision.
+    (
+        "oki",
+        "OKI OkiLAN 8500e Rev.01.23 10/100BASE Ethernet PrintServer: Attached to {model} Rev.{firmware}",
+    ),
+];
+
 fn oid(s: &str) -> Oid {
     s.parse().unwrap_or_default()
 }
@@ -193,10 +218,15 @@ pub fn printer(
         0
     };
 
-    put(
-        oid("1.3.6.1.2.1.1.1.0"),
-        text(&format!("{full}; firmware 1.{}.{}", n % 7, n % 13)),
-    );
+    let firmware = format!("1.{}.{}", n % 7, n % 13);
+    let sys_descr = match DESCR_WORDING.iter().find(|(p, _)| *p == profile) {
+        Some((_, wording)) => wording
+            .replace("{full}", &full)
+            .replace("{model}", model)
+            .replace("{firmware}", &firmware),
+        None => format!("{full}; firmware {firmware}"),
+    };
+    put(oid("1.3.6.1.2.1.1.1.0"), text(&sys_descr));
     put(oid("1.3.6.1.2.1.1.2.0"), Value::ObjectId(enterprise));
     put(
         oid("1.3.6.1.2.1.1.3.0"),
@@ -357,6 +387,22 @@ pub fn printer(
                 put(o.clone(), text(&full));
             }
         }
+        // The firmware version where the profile reads it as it is (a
+        // scalar, or the first row of a column). Sources with a pattern
+        // expect the vendor's own wording, which is not made up here.
+        let worded = DESCR_WORDING.iter().any(|(name, _)| *name == profile);
+        for source in p
+            .profile
+            .firmware
+            .iter()
+            .filter(|s| s.regex.is_none() && !worded)
+        {
+            match (&source.oid, &source.column) {
+                (Some(o), _) => put(o.clone(), text(&firmware)),
+                (None, Some(column)) => put(column.child(1), text(&firmware)),
+                (None, None) => {}
+            }
+        }
     }
     out.sort_by(|a, b| a.oid.cmp(&b.oid));
     out.dedup_by(|later, first| later.oid == first.oid);
@@ -464,6 +510,12 @@ mod tests {
             let snap = read_snapshot("t", &MibView::from_varbinds(records), &profiles);
             assert!(snap.serial.is_some(), "{model}: serial");
             let n = i as u32 + 1;
+            assert_eq!(
+                snap.firmware.as_deref(),
+                Some(format!("1.{}.{}", n % 7, n % 13).as_str()),
+                "{model}: firmware"
+            );
+            let n = i as u32 + 1;
             assert_eq!(!snap.alerts.is_empty(), n % 10 == 3, "{model}: alerts");
             assert_eq!(
                 !snap.status.errors.is_empty(),
@@ -479,6 +531,13 @@ mod tests {
             assert_eq!(lowest <= 2.0, n == 2, "{model}: lowest supply {lowest}");
             assert!(snap.meter("total").is_some(), "{model}: total");
             assert_eq!(snap.color, Some(*colour), "{model}: colour");
+            assert!(
+                snap.model
+                    .as_deref()
+                    .is_some_and(|m| m.to_lowercase().contains(&model.to_lowercase())),
+                "{model}: model {:?}",
+                snap.model
+            );
             assert!(
                 snap.vendor
                     .as_deref()

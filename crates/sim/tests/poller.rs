@@ -460,3 +460,55 @@ async fn walks_stop_on_oids_that_do_not_increase() {
     }
     responder.abort();
 }
+
+#[tokio::test]
+async fn a_wrong_privacy_password_is_named_and_a_device_gone_is_not() {
+    let (sim, address) = serve(11, Faults::default()).await;
+    let engine = SnmpEngine::new(None);
+    let oid: Oid = "1.3.6.1.2.1.1.5.0".parse().expect("valid");
+    let Credentials::Usm(good) = user(AuthProtocol::Sha1, Some(PrivProtocol::Aes128)) else {
+        unreachable!()
+    };
+    // The agent authenticates us (its time, after discovery), then drops
+    // what it cannot decrypt: named, not "no answer".
+    let wrong = UsmCredentials {
+        privacy: Some((PrivProtocol::Aes128, Secret::new("not-the-privpassword"))),
+        ..good.clone()
+    };
+    let session = engine
+        .session(address, &Credentials::Usm(wrong), &options(1000, 0))
+        .await
+        .expect("session");
+    match session.get(std::slice::from_ref(&oid)).await {
+        Err(
+            e @ SnmpError::V3 {
+                failure: V3Failure::SilentAfterAuthentication,
+                ..
+            },
+        ) => {
+            assert!(e.is_auth_failure());
+            assert!(e.to_string().contains("--priv-password"), "{e}");
+        }
+        other => panic!("expected a likely decryption failure, got {other:?}"),
+    }
+    let session = engine
+        .session(address, &Credentials::Usm(good.clone()), &options(1000, 0))
+        .await
+        .expect("session");
+    session
+        .get(std::slice::from_ref(&oid))
+        .await
+        .expect("the right password reads");
+    // The device gone: the engine's time, known from before, proves
+    // nothing about this session. A timeout.
+    drop(sim);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let session = engine
+        .session(address, &Credentials::Usm(good), &options(300, 0))
+        .await
+        .expect("session");
+    match session.get(&[oid]).await {
+        Err(e) => assert!(e.is_timeout(), "expected a timeout, got {e}"),
+        Ok(v) => panic!("answered after the simulator stopped: {v:?}"),
+    }
+}

@@ -22,8 +22,8 @@ pub struct Snapshot {
     pub target: String,
     /// When the collection finished (RFC 3339, UTC).
     pub collected_at: String,
-    /// Every address the device answered on (a scan finds some devices on
-    /// two); empty for a single collection.
+    /// Every address the device answered on: the one collected from, or,
+    /// in a scan, each one it answered on (a scan finds some devices on two).
     #[serde(default)]
     pub addresses: Vec<String>,
 
@@ -48,6 +48,12 @@ pub struct Snapshot {
     pub color: Option<bool>,
     /// The profile that read this device (e.g. `hp`), for support.
     pub profile: Option<String>,
+    /// Which of several credential sets answered (`printwatch collect` and
+    /// `scan`), named without its secret: `v2c community #2`, `v3 user
+    /// "monitor" authPriv SHA/AES`, `credentials file set 3 (…)`. Absent
+    /// where there was no choice to report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 
     pub status: Status,
     /// Lines of the operator panel.

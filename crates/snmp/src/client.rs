@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -175,6 +176,10 @@ impl SnmpEngine {
         Ok(Session {
             client,
             target,
+            time_at_start: authenticated_time(&self.engine_cache, target),
+            engine_cache: self.engine_cache.clone(),
+            encrypted: matches!(credentials, Credentials::Usm(u) if u.privacy.is_some()),
+            answered: AtomicBool::new(false),
             v1: matches!(
                 credentials,
                 Credentials::Community {
@@ -237,6 +242,16 @@ impl SnmpEngine {
     }
 }
 
+/// The engine boots and time last learned from an authenticated message of
+/// `target`, if any.
+fn authenticated_time(cache: &EngineCache, target: SocketAddr) -> Option<(u32, u32)> {
+    cache.get(&target).and_then(|state| {
+        state
+            .authenticated_time()
+            .map(|t| (t.boots(), t.latest_received_time()))
+    })
+}
+
 fn uses_des(credentials: &Credentials) -> bool {
     matches!(credentials, Credentials::Usm(u)
         if matches!(u.privacy, Some((crate::PrivProtocol::Des, _))))
@@ -246,6 +261,14 @@ fn uses_des(credentials: &Credentials) -> bool {
 pub struct Session {
     client: Client<UdpHandle>,
     target: SocketAddr,
+    engine_cache: Arc<EngineCache>,
+    /// SNMPv3 authPriv.
+    encrypted: bool,
+    /// Some request of this session had an answer.
+    answered: AtomicBool,
+    /// The engine's time learned from authenticated messages when the
+    /// session began (see [`Session::err`]).
+    time_at_start: Option<(u32, u32)>,
     v1: bool,
 }
 
@@ -283,7 +306,15 @@ impl Session {
         }
     }
 
+    /// Whether the agent has answered a request of this session.
+    pub fn answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// The engine's answer in our types (and a note that the agent answers,
+    /// for [`Session::err`]).
     fn convert(&self, varbinds: &[async_snmp::VarBind]) -> Result<Vec<VarBind>, SnmpError> {
+        self.answered.store(true, Ordering::Relaxed);
         varbinds
             .iter()
             .map(|vb| {
@@ -300,7 +331,25 @@ impl Session {
 
     #[allow(clippy::boxed_local)] // the engine hands its errors over boxed
     fn err(&self, e: Box<async_snmp::Error>) -> SnmpError {
-        SnmpError::from_engine(*e, self.target)
+        let error = SnmpError::from_engine(*e, self.target);
+        // authPriv, never an answer, but during this session the agent sent
+        // an authenticated message (its time, after discovery): the
+        // authentication key is right, and the agent drops what it cannot
+        // decrypt (a wrong privacy password or protocol). Say so rather than
+        // "no answer". (A time already known at the start proves nothing
+        // now: the device may simply be gone.)
+        if error.is_timeout()
+            && self.encrypted
+            && !self.answered.load(Ordering::Relaxed)
+            && authenticated_time(&self.engine_cache, self.target)
+                .is_some_and(|now| Some(now) != self.time_at_start)
+        {
+            return SnmpError::V3 {
+                target: self.target,
+                failure: crate::error::V3Failure::SilentAfterAuthentication,
+            };
+        }
+        error
     }
 }
 

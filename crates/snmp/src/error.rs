@@ -13,6 +13,11 @@ pub enum V3Failure {
     UnknownEngineId,
     /// The response did not authenticate with our keys.
     ResponseNotAuthentic,
+    /// The agent authenticated us (engine discovery and time
+    /// synchronisation with our authentication key worked) and then never
+    /// answered an encrypted request: it could not decrypt it. Agents that
+    /// count usmStatsDecryptionErrors without a report look like this.
+    SilentAfterAuthentication,
 }
 
 impl std::fmt::Display for V3Failure {
@@ -31,6 +36,10 @@ impl std::fmt::Display for V3Failure {
             V3Failure::ResponseNotAuthentic => {
                 "the response did not authenticate (check the passwords)"
             }
+            V3Failure::SilentAfterAuthentication => {
+                "the agent accepted our authentication but never answered an encrypted request: \
+                 most likely a decryption failure (check --priv-password and --priv-protocol)"
+            }
         })
     }
 }
@@ -39,7 +48,7 @@ impl std::fmt::Display for V3Failure {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SnmpError {
-    #[error("no answer from {target} (timeout after {retries} retries)")]
+    #[error("no answer from {target} (timeout after {})", retries_text(*retries))]
     Timeout { target: SocketAddr, retries: u32 },
     #[error("SNMPv3 authentication failed at {target}: {failure}")]
     V3 {
@@ -139,6 +148,15 @@ impl SnmpError {
                 message: other.to_string(),
             },
         }
+    }
+}
+
+/// "1 retry", "2 retries", "no retry".
+fn retries_text(retries: u32) -> String {
+    match retries {
+        0 => "no retry".into(),
+        1 => "1 retry".into(),
+        n => format!("{n} retries"),
     }
 }
 

@@ -63,6 +63,29 @@ impl Default for ScanOptions {
     }
 }
 
+impl ScanOptions {
+    /// How long the probes of `addresses` take at most, from the pace this
+    /// scan is configured for (not from answers): first tries go out at
+    /// `rate` a second, one per community set for an address that stays
+    /// silent (the usual case in a sweep), and the last ones are given up
+    /// after every try of every set. SNMPv3 sets, tried by a client after the
+    /// communities, add their own waits (discovery, then the request).
+    /// Collecting the printers found comes on top.
+    pub fn estimate(&self, addresses: u64) -> Duration {
+        let communities = self
+            .credentials
+            .iter()
+            .filter(|c| matches!(c, Credentials::Community { .. }))
+            .count() as u64;
+        let v3 = self.credentials.len() as u64 - communities;
+        let sends = addresses.saturating_mul(communities.max(1));
+        let pacing = sends as f64 / f64::from(self.rate.max(1));
+        let tries = f64::from(self.snmp.retries) + 1.0;
+        let patience = self.snmp.timeout.as_secs_f64() * tries * (communities + 2 * v3) as f64;
+        Duration::from_secs_f64((pacing + patience).min(1e9))
+    }
+}
+
 /// Counters for a progress display, updated as the scan goes.
 #[derive(Debug, Default)]
 pub struct ScanProgress {
@@ -532,4 +555,48 @@ fn merge(snapshots: Vec<(IpAddr, usize, Snapshot)>) -> Vec<FoundDevice> {
 
 fn first_address(s: &Snapshot) -> Option<IpAddr> {
     s.addresses.iter().filter_map(|a| a.parse().ok()).min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(
+        rate: u32,
+        timeout: f64,
+        retries: u32,
+        credentials: Vec<Credentials>,
+    ) -> ScanOptions {
+        ScanOptions {
+            rate,
+            snmp: SnmpOptions {
+                timeout: Duration::from_secs_f64(timeout),
+                retries,
+                ..SnmpOptions::default()
+            },
+            credentials,
+            ..ScanOptions::default()
+        }
+    }
+
+    #[test]
+    fn the_estimate_follows_the_configured_pace() {
+        // A /24 at 2,000 a second with the defaults (1 s, 1 retry): the
+        // probes go out in 0.127 s, the last is given up 2 s later.
+        let o = options(2000, 1.0, 1, vec![Credentials::v2c("public")]);
+        let t = o.estimate(254).as_secs_f64();
+        assert!((t - 2.127).abs() < 0.01, "{t}");
+        // A /8 at 2,000 a second: 8,389 s, well over two hours.
+        let t = o.estimate(16_777_214).as_secs_f64();
+        assert!((8389.0..8392.0).contains(&t), "{t}");
+        // Two communities: twice the probes, twice the patience.
+        let o = options(
+            1000,
+            0.5,
+            0,
+            vec![Credentials::v2c("public"), Credentials::v2c("private")],
+        );
+        let t = o.estimate(1000).as_secs_f64();
+        assert!((t - 3.0).abs() < 0.01, "{t}");
+    }
 }

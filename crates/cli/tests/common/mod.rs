@@ -12,8 +12,8 @@
 //! - Traffic stays on loopback, on addresses of 127.0.0.0/8 other than
 //!   127.0.0.1 (a system snmpd may hold 127.0.0.1:161) and high ports. Address
 //!   plan: `127.86.<file>.<test>`, file 1 = interop_snmpd, 2 = interop_snmpsim,
-//!   3 = sim_netsnmp, 4 = conformance, 5 = collect_budget; the port is a free
-//!   high one found at run time.
+//!   3 = sim_netsnmp, 4 = conformance, 5 = collect_budget, 6 = collect_cli,
+//!   7 = cli_edges; the port is a free high one found at run time.
 //! - [`parse_netsnmp`] reads net-snmp's output with `-On -Ox -Oe` (numeric
 //!   OIDs, every string in hex, numeric enums) back into our [`VarBind`]s,
 //!   so that walks are compared by OID, type and value bytes, never by text.

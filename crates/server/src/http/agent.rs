@@ -21,7 +21,7 @@
 //! agent's key is deleted, so its envelopes are 401), and 403 with `"reason": "revoked"` or `"expired"` for an authentic
 //! envelope of an agent that may no longer submit (nothing stored).
 
-use axum::Json;
+use super::extract::Json;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, header};

@@ -2,8 +2,9 @@
 //! show (with their health and `online`/`status`), new PIN, the
 //! configuration pushed to them, revoke.
 
-use axum::Json;
-use axum::extract::{Path, State};
+use super::extract::Json;
+use super::extract::Path;
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
@@ -236,8 +237,13 @@ async fn issue_pin(
             "the agent is not pending: revoke it and create a new one".into(),
         ));
     }
+    // The answer shows the agent as stored now, PIN expiry included.
+    let agent = Agent {
+        pin_expires_at: Some(expires),
+        ..agent.clone()
+    };
     Ok(AgentPin {
-        agent: AgentView::at(agent.clone(), crate::now()),
+        agent: AgentView::at(agent, crate::now()),
         activation_code: code.reveal(),
         activation_code_expires_at: format_time(expires),
     })

@@ -1,7 +1,8 @@
 //! Devices: list and export, detail, meter readings, supplies, alerts.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use super::extract::Json;
+use super::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

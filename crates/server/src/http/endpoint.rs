@@ -6,7 +6,7 @@
 //! something the types do not. The API fuzz test
 //! (`tests/openapi_fuzz.rs`) checks the live server against it.
 
-use axum::Json;
+use super::extract::Json;
 use axum::http::{Method, StatusCode};
 use axum::routing::MethodRouter;
 use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
@@ -62,6 +62,11 @@ pub struct Endpoint {
     pub csv: bool,
     /// Answers (success and 409) are sealed receipts, `application/octet-stream`.
     pub sealed: bool,
+    /// The action may need the caller's fresh second factor, sent in the
+    /// `X-Second-Factor` header.
+    pub second_factor: bool,
+    /// The success answer is a document of this media type (a page), not JSON.
+    pub media: Option<&'static str>,
 }
 
 impl Endpoint {
@@ -84,6 +89,8 @@ impl Endpoint {
             answer: None,
             csv: false,
             sealed: false,
+            second_factor: false,
+            media: None,
         }
     }
 
@@ -131,6 +138,19 @@ impl Endpoint {
         self
     }
 
+    /// The action may need a fresh second factor (`X-Second-Factor`).
+    pub fn second_factor(mut self) -> Endpoint {
+        self.second_factor = true;
+        self
+    }
+
+    /// The handler answers a document of `media` type (an HTML page, a
+    /// stylesheet).
+    pub fn document(mut self, media: &'static str) -> Endpoint {
+        self.media = Some(media);
+        self
+    }
+
     /// `?format=csv` answers CSV.
     pub fn csv(mut self) -> Endpoint {
         self.csv = true;
@@ -147,7 +167,29 @@ impl Endpoint {
 }
 
 /// The document itself (its schema is the OpenAPI specification's).
-pub(super) fn openapi_endpoint() -> Endpoint {
+pub(super) fn openapi_endpoints() -> Vec<Endpoint> {
+    vec![
+        openapi_endpoint(),
+        Endpoint::new(
+            Method::GET,
+            "/api/docs",
+            "This API's reference for people: this document as a web page",
+            Access::Public,
+            axum::routing::get(super::docs::page),
+        )
+        .document("text/html"),
+        Endpoint::new(
+            Method::GET,
+            "/api/docs.css",
+            "The stylesheet of the reference page",
+            Access::Public,
+            axum::routing::get(super::docs::stylesheet),
+        )
+        .document("text/css"),
+    ]
+}
+
+fn openapi_endpoint() -> Endpoint {
     Endpoint::new(
         Method::GET,
         "/api/v1/openapi.json",
@@ -248,6 +290,17 @@ pub(crate) fn build() -> (Value, Vec<String>) {
         if let Some(query) = e.query {
             params.extend(query_parameters(&mut gen_in, query));
         }
+        if e.second_factor {
+            params.push(json!({
+                "name": "X-Second-Factor",
+                "in": "header",
+                "required": false,
+                "description": "The current 6-digit code of the caller's authenticator app. \
+                    This action needs a fresh second factor: without the header (or with a \
+                    wrong code) it answers 403 and says so.",
+                "schema": {"type": "string", "pattern": "^[0-9]{6}$"},
+            }));
+        }
         let security = match e.access {
             Access::User(_) => json!([{"bearer": []}, {"session": []}]),
             Access::Public | Access::Agent => json!([]),
@@ -255,6 +308,8 @@ pub(crate) fn build() -> (Value, Vec<String>) {
         let mut success = json!({"description": "Success"});
         if e.sealed {
             success["content"] = json!({"application/octet-stream": {"schema": {}}});
+        } else if let Some(media) = e.media {
+            success["content"] = json!({ media: {"schema": {"type": "string"}} });
         } else if e.status != StatusCode::NO_CONTENT {
             let mut content = Map::new();
             let schema = e.answer.map(|a| a(&mut gen_out).to_value());
@@ -279,8 +334,6 @@ pub(crate) fn build() -> (Value, Vec<String>) {
             ("404", "Not found (or not yours)"),
             ("409", "Conflict with what is stored"),
             ("413", "Body too large"),
-            ("415", "Body not of the expected content type"),
-            ("422", "JSON body of the wrong shape"),
             ("429", "Too many attempts: try again later"),
         ] {
             responses.insert(status.into(), error_response(description));

@@ -12,7 +12,9 @@ mod auth;
 mod client;
 mod csv;
 mod devices;
+mod docs;
 mod endpoint;
+mod extract;
 mod intake;
 mod limit;
 mod reports;
@@ -36,6 +38,7 @@ pub use limit::{AuditBudget, AuditVerdict, RateLimiter};
 pub use session::{
     CSRF_FIELD, CSRF_HEADER, PLAIN_COOKIE, SECURE_COOKIE, SESSION_IDLE_SECS, SESSION_MAX_SECS,
 };
+pub use users::MIN_PASSWORD_LEN;
 
 use crate::ServerError;
 use crate::hashing::HashPool;
@@ -154,7 +157,7 @@ impl AppState {
 
 /// Every endpoint of the server, REST API and agent endpoints alike.
 pub fn endpoints() -> Vec<Endpoint> {
-    let mut all = vec![endpoint::openapi_endpoint()];
+    let mut all = endpoint::openapi_endpoints();
     all.extend(users::endpoints());
     all.extend(tenants::endpoints());
     all.extend(agents::endpoints());
@@ -203,10 +206,14 @@ async fn security_headers(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // A page sets its own (looser only by what it loads); JSON answers
+    // load nothing.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
     if https {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -246,7 +253,11 @@ impl IntoResponse for ServerError {
             ServerError::NotFound => StatusCode::NOT_FOUND,
             ServerError::Invalid(_) | ServerError::DatabaseUrl(_) => StatusCode::BAD_REQUEST,
             ServerError::Conflict(_) | ServerError::StaleSequence { .. } => StatusCode::CONFLICT,
-            ServerError::Unauthenticated | ServerError::TotpRequired => StatusCode::UNAUTHORIZED,
+            ServerError::Unauthenticated
+            | ServerError::TotpRequired
+            | ServerError::WrongCredentials
+            | ServerError::WrongSecondFactor => StatusCode::UNAUTHORIZED,
+            ServerError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ServerError::Forbidden
             | ServerError::CrossSite
             | ServerError::AgentRevoked

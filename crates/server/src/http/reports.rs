@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use axum::Json;
-use axum::extract::{Query, State};
+use super::extract::Json;
+use super::extract::Query;
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -44,7 +45,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VolumeQuery {
-    /// `YYYY-MM`, from 1970 (what `month_bounds` takes).
+    /// The month, `YYYY-MM` (1970 or later).
     #[schemars(regex(pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$"))]
     month: String,
     by: Option<VolumeBy>,

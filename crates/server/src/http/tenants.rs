@@ -1,7 +1,8 @@
 //! Tenants (a provider and its customers), sites, device groups and grants.
 
-use axum::Json;
-use axum::extract::{Path, State};
+use super::extract::Json;
+use super::extract::Path;
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -48,6 +49,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             Access::User(ManageTenants),
             delete(remove),
         )
+        .second_factor()
         .no_content(),
         Endpoint::new(
             Method::GET,

@@ -1,8 +1,9 @@
 //! Logging in (token or session cookie) and out, the caller, users and API
 //! tokens.
 
-use axum::Json;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use super::extract::Json;
+use super::extract::Path;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -101,6 +102,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             Access::User(Permission::ManageUsers),
             post(reset_totp),
         )
+        .second_factor()
         .no_content(),
         Endpoint::new(
             Method::POST,
@@ -126,6 +128,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
             Access::User(Permission::ManageUsers),
             post(create),
         )
+        .second_factor()
         .body::<CreateUser>()
         .creates::<User>(),
         Endpoint::new(
@@ -316,14 +319,14 @@ async fn login(
         None => {
             // Same work for unknown users: no timing oracle for e-mails.
             let _ = state.hasher.verify(&body.password, DUMMY_HASH).await?;
-            return fail(None, "unknown user", ServerError::Unauthenticated).await;
+            return fail(None, "unknown user", ServerError::WrongCredentials).await;
         }
     };
     if !state.hasher.verify(&body.password, &hash).await? {
         return fail(
             Some(user.tenant_id),
             "wrong password",
-            ServerError::Unauthenticated,
+            ServerError::WrongCredentials,
         )
         .await;
     }
@@ -331,7 +334,7 @@ async fn login(
         return fail(
             Some(user.tenant_id),
             "user disabled",
-            ServerError::Unauthenticated,
+            ServerError::WrongCredentials,
         )
         .await;
     }
@@ -364,7 +367,7 @@ async fn login(
         };
         if !check_totp(&state, user.id, &sealed, last_step, code).await? {
             let why = "wrong or reused two-factor code";
-            return fail(Some(user.tenant_id), why, ServerError::Unauthenticated).await;
+            return fail(Some(user.tenant_id), why, ServerError::WrongSecondFactor).await;
         }
     }
     state
@@ -863,7 +866,9 @@ struct CreateUser {
     email: String,
     #[schemars(length(min = MIN_PASSWORD_LEN))]
     password: String,
-    /// Read with `Role::parse`, which takes the names `Role` serializes to.
+    /// What the user may do; at most the creator's own role.
+    // Parsed by `Role::parse`, which takes exactly the names `Role`
+    // serializes to (a unit test holds them together).
     #[schemars(with = "Role")]
     role: String,
 }
@@ -893,15 +898,13 @@ async fn create(
     // names only the e-mail (and single sign-on maps to it): per-tenant
     // uniqueness would make a login ambiguous. So an address taken in
     // another tenant must be refused, and the refusal must not tell that
-    // tenant's users apart from anything else: the same answer for a
-    // malformed address, one taken in the caller's tenant and one taken
-    // anywhere else. What remains ("this well-formed address cannot be
+    // tenant's users apart from anything else: the same answer for an
+    // address taken in the caller's tenant and one taken anywhere else. What remains ("this well-formed address cannot be
     // used") is inherent to global login names, and needs user management.
     let unusable = || ServerError::Conflict(UNUSABLE_EMAIL.into());
     let email = body.email.trim().to_lowercase();
-    if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
-        return Err(unusable());
-    }
+    // Its form is no secret, so a malformed address is told as such.
+    check_email(&email)?;
     let actor = principal.user.email.clone();
     let user = state
         .store
@@ -933,6 +936,23 @@ async fn create(
             other => other,
         })?;
     Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// A login name: `local@domain`, at most 254 bytes (RFC 5321's path
+/// limit), no spaces or control characters.
+fn check_email(email: &str) -> Result<()> {
+    let well_formed = email.len() <= super::MAX_EMAIL
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ServerError::Invalid(format!(
+            "email is not an e-mail address: write it as name@domain, at most {} bytes",
+            super::MAX_EMAIL
+        )))
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]

@@ -473,7 +473,7 @@ impl SqlStore {
 
     /// The SQLite database in `dir` (created if missing).
     pub async fn open_data_dir(dir: &std::path::Path) -> Result<SqlStore> {
-        let path = dir.join("printwatch.db");
+        let path = dir.join(SQLITE_FILE);
         SqlStore::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
     }
 
@@ -481,6 +481,9 @@ impl SqlStore {
         self.pool.close().await;
     }
 }
+
+/// The SQLite database's file name in the data directory.
+pub const SQLITE_FILE: &str = "printwatch.db";
 
 /// A database URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
