@@ -229,5 +229,6 @@ fn the_walkthrough_runs_as_written() {
         );
     }
     assert!(out.contains("/api/v1/openapi.json"), "{shown}");
+    assert!(out.contains("api docs: 200 text/html"), "{shown}");
     println!("{shown}");
 }
