@@ -4,15 +4,14 @@
 //! - TLS: a hyper server over tokio-rustls whose certificate (from rcgen) is
 //!   signed by a test CA written to a temporary PEM file.
 //! - The proxy is Debian's `tinyproxy`, started by the test with its own
-//!   configuration on a free port of 127.0.0.1. Without it a test prints
-//!   `skipped: …` and passes, unless `PRINTWATCH_REQUIRE_ALL=1` (`.ci/run`
-//!   installs it). `PRINTWATCH_TINYPROXY` names another binary.
+//!   configuration on a free port of 127.0.0.1. Without it a test records a
+//!   skip (`printwatch_testkit::skip`), a failure under
+//!   `PRINTWATCH_REQUIRE_ALL=1` (`.ci/run` installs it). `PRINTWATCH_TINYPROXY` names another binary.
 //! - Address plan: the servers listen on `127.88.<test>.<n>`, never on
 //!   127.0.0.1 where the proxy listens; ports are free ones found at run time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,21 +31,10 @@ use tokio::net::TcpListener;
 // ---------------------------------------------------------------------------
 // Skips
 
-const REQUIRE_ALL: &str = "PRINTWATCH_REQUIRE_ALL";
-
-/// Writes past the test harness's capture, so that skips show in CI logs.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
-
-/// A real component is missing: print `skipped: <test>: <why>` (the caller
-/// then returns), or panic when `PRINTWATCH_REQUIRE_ALL=1`.
+/// A real component is missing: a recorded skip (the caller then returns),
+/// or a failure under `PRINTWATCH_REQUIRE_ALL=1`.
 fn missing(why: &str) {
-    if std::env::var(REQUIRE_ALL).is_ok_and(|v| v == "1") {
-        panic!("{REQUIRE_ALL}=1 and a real component is missing: {why}");
-    }
-    let test = std::thread::current().name().unwrap_or("test").to_owned();
-    report(&format!("skipped: {test}: {why}"));
+    printwatch_testkit::skip(why, "");
 }
 
 macro_rules! need {

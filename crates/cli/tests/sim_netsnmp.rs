@@ -210,11 +210,11 @@ fn one_recording_walked_by_netsnmp() {
 fn fleet_of_recordings_walked_by_netsnmp() {
     let tools = need!(tools());
     let root = need!(common::recordings_dir());
-    let dirs = [
-        root.join("librenms/snmprec"),
-        root.join("printmaster/snmprec"),
-    ];
-    let files: Vec<PathBuf> = dirs.iter().flat_map(|d| common::snmprec_files(d)).collect();
+    let dirs = ["librenms/snmprec", "printmaster/snmprec"];
+    let files: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| printwatch_testkit::recordings::files(&root, d, ".snmprec"))
+        .collect();
     if files.len() < 2 {
         common::missing(&format!("fewer than two recordings in {dirs:?}"));
         return;
@@ -238,7 +238,7 @@ fn fleet_of_recordings_walked_by_netsnmp() {
         "--map".to_owned(),
         map_file.display().to_string(),
     ];
-    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    args.extend(dirs.iter().map(|d| root.join(d).display().to_string()));
     let (_sim, map) = start_sim(&tmp, &args, Some(&map_file), count, &files, port);
 
     // The first N usable addresses of the block, each serving a different

@@ -10,11 +10,12 @@
 //! ignored.
 //!
 //! Environment: `PRINTWATCH_RECORDINGS` (default
-//! `<workspace>/../shared/recordings`); without the folder the test prints
-//! `skipped: …` and passes, unless `PRINTWATCH_REQUIRE_ALL=1`.
+//! `<workspace>/../shared/recordings`); without the folder, or a part of
+//! it, the test records a skip (`printwatch_testkit`), a failure under
+//! `PRINTWATCH_REQUIRE_ALL=1`.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use printwatch_printer::{MibView, ProfileSet, Snapshot, collect, read_snapshot};
 use printwatch_snmp::{Oid, Value, VarBind, snmprec};
@@ -23,43 +24,9 @@ fn report(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-/// The recordings folder, or why it is not there (the same rule as the CLI
-/// tests' harness, `crates/cli/tests/common`).
-fn recordings_dir() -> Result<PathBuf, String> {
-    let dir = match std::env::var_os("PRINTWATCH_RECORDINGS") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/recordings"),
-    };
-    if dir.join("librenms/snmprec").is_dir() {
-        Ok(dir)
-    } else {
-        Err(format!(
-            "no recordings at {} (set PRINTWATCH_RECORDINGS to the shared/recordings folder)",
-            dir.display()
-        ))
-    }
-}
-
-/// Skip (print why) or, under `PRINTWATCH_REQUIRE_ALL=1`, fail.
+/// Skip (recorded) or, under `PRINTWATCH_REQUIRE_ALL=1`, fail.
 fn missing(why: &str) {
-    if std::env::var("PRINTWATCH_REQUIRE_ALL").is_ok_and(|v| v == "1") {
-        panic!("PRINTWATCH_REQUIRE_ALL=1 and a real component is missing: {why}");
-    }
-    report(&format!("skipped: full_walk_equivalence: {why}"));
-}
-
-fn files(dir: &Path, extension: &str, suffix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == extension))
-                .filter(|p| p.to_string_lossy().ends_with(suffix))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found
+    printwatch_testkit::skip(why, "");
 }
 
 /// One PrintMaster JSON record (`oid`, `type`, `value`, `hex_value`) as a
@@ -184,7 +151,7 @@ fn check(
 
 #[test]
 fn targeted_collection_equals_full_walk_on_every_recording() {
-    let root = match recordings_dir() {
+    let root = match printwatch_testkit::recordings::dir() {
         Ok(root) => root,
         Err(why) => return missing(&why),
     };
@@ -199,7 +166,7 @@ fn targeted_collection_equals_full_walk_on_every_recording() {
         "librenms/detect-only",
         "printmaster/snmprec",
     ] {
-        for path in files(&root.join(sub), "snmprec", "") {
+        for path in printwatch_testkit::recordings::files(&root, sub, ".snmprec") {
             let bytes = std::fs::read(&path).expect("read a recording");
             let recording = snmprec::parse(&bytes);
             let label = format!("{sub}/{}", path.file_name().unwrap_or_default().display());
@@ -215,7 +182,7 @@ fn targeted_collection_equals_full_walk_on_every_recording() {
             }
         }
     }
-    for path in files(&root.join("printmaster"), "json", "_snmp.json") {
+    for path in printwatch_testkit::recordings::files(&root, "printmaster", "_snmp.json") {
         let label = format!(
             "printmaster/{}",
             path.file_name().unwrap_or_default().display()

@@ -20,6 +20,9 @@ use printwatch_protocol::message::{
 };
 use printwatch_snapshot::{Meter, Snapshot, Source, Supply};
 
+/// Crash inputs kept as regressions (`fuzz/corpus/snapshot_delta/oom_*`).
+const KEPT_FINDINGS: &[&str] = &["oom_huge_len.json"];
+
 const TARGETS: [&str; 4] = ["envelope", "agent_message", "snapshot_delta", "activation"];
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -387,10 +390,23 @@ fn seeds_reach_their_paths() {
             _ => {}
         }
     }
-    // Kept findings: deltas that once made the server allocate for a claimed length.
-    for (path, bytes) in corpus("snapshot_delta") {
+    // Kept findings: deltas that once made the server allocate for a claimed
+    // length. Each is named here, so that losing one fails.
+    let kept = corpus("snapshot_delta");
+    for finding in KEPT_FINDINGS {
+        assert!(
+            kept.iter()
+                .any(|(p, _)| p.file_name().is_some_and(|n| n == *finding)),
+            "the kept fuzz finding fuzz/corpus/snapshot_delta/{finding} is missing"
+        );
+    }
+    for (path, bytes) in kept {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with("oom_") {
+            assert!(
+                KEPT_FINDINGS.contains(&name),
+                "{name}: a new kept finding: name it in KEPT_FINDINGS"
+            );
             let d: SnapshotDelta = serde_json::from_slice(&bytes).expect("delta");
             assert!(
                 delta::apply(fuzzing::base_snapshot(), &d).is_err(),

@@ -6,7 +6,8 @@
 //!
 //! schemathesis comes from `tools/schemathesis-venv.sh` (`.ci/run` makes
 //! it); `PRINTWATCH_SCHEMATHESIS` names its executable. Missing, the test
-//! prints `skipped: …` and passes, unless `PRINTWATCH_REQUIRE_ALL=1`.
+//! is a recorded skip (`printwatch_testkit::skip`), a failure under
+//! `PRINTWATCH_REQUIRE_ALL=1`.
 //! `PRINTWATCH_FUZZ_SEED` and `PRINTWATCH_FUZZ_EXAMPLES` change the seed
 //! (fixed by default, so that CI is reproducible) and the examples per
 //! operation.
@@ -134,17 +135,10 @@ async fn seed(app: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_api_keeps_to_its_openapi_document() {
     let Some(exe) = schemathesis() else {
-        if std::env::var("PRINTWATCH_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!(
-                "schemathesis not found but PRINTWATCH_REQUIRE_ALL=1: run tools/schemathesis-venv.sh \
-                 or set PRINTWATCH_SCHEMATHESIS"
-            );
-        }
-        eprintln!(
-            "skipped: the API fuzz test (schemathesis not found: run tools/schemathesis-venv.sh \
-             or set PRINTWATCH_SCHEMATHESIS)"
+        return printwatch_testkit::skip(
+            "the API fuzz test: schemathesis not found",
+            "run tools/test or tools/schemathesis-venv.sh, or set PRINTWATCH_SCHEMATHESIS",
         );
-        return;
     };
     let app = TestApp::new().await;
     seed(&app).await;

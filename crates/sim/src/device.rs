@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_snmp::{Oid as WireOid, Value as WireValue};
 use printwatch_snmp::snmprec::{LineProblem, Recording};
@@ -68,6 +69,43 @@ impl ServedRecording {
     }
 }
 
+/// The simulator's time: the wall clock since start plus whatever a test
+/// added with [`SimClock::advance`], so that a test can move meters and
+/// supplies by an exact amount instead of sleeping and racing them. Clones
+/// share one clock.
+#[derive(Clone, Debug)]
+pub struct SimClock {
+    started: Instant,
+    /// Nanoseconds added by `advance`.
+    added: Arc<AtomicU64>,
+}
+
+impl Default for SimClock {
+    fn default() -> Self {
+        SimClock {
+            started: Instant::now(),
+            added: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl SimClock {
+    /// Time since the simulator started, advances included.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed() + Duration::from_nanos(self.added.load(Ordering::Relaxed))
+    }
+
+    /// Moves every device of the simulator forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .added
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add(nanos))
+            });
+    }
+}
+
 /// How a value changes with time.
 #[derive(Clone, Debug)]
 pub enum Dynamic {
@@ -84,16 +122,21 @@ pub struct Device {
     /// Values replaced for this device (index into the recording).
     overrides: HashMap<usize, WireValue>,
     dynamics: HashMap<usize, Dynamic>,
-    started: Instant,
+    clock: SimClock,
 }
 
 impl Device {
     pub fn new(recording: Arc<ServedRecording>) -> Self {
+        Device::with_clock(recording, SimClock::default())
+    }
+
+    /// A device whose meters and supplies follow `clock`.
+    pub fn with_clock(recording: Arc<ServedRecording>, clock: SimClock) -> Self {
         Device {
             recording,
             overrides: HashMap::new(),
             dynamics: HashMap::new(),
-            started: Instant::now(),
+            clock,
         }
     }
 
@@ -110,7 +153,7 @@ impl Device {
     /// The value of the object at `index` now.
     pub fn value_at(&self, index: usize) -> Option<WireValue> {
         if let Some(dynamic) = self.dynamics.get(&index) {
-            let elapsed = self.started.elapsed().as_secs_f64();
+            let elapsed = self.clock.elapsed().as_secs_f64();
             let base = &self.recording.objects.get(index)?.1;
             return Some(match *dynamic {
                 Dynamic::Counter { start, per_second } => {

@@ -23,7 +23,7 @@ use printwatch_snmp::credentials::Credentials;
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
-pub use device::{Device, ServedRecording};
+pub use device::{Device, ServedRecording, SimClock};
 pub use faults::Faults;
 pub use fleet::{DevicePlan, FleetFile};
 
@@ -55,6 +55,7 @@ pub struct Served {
 pub struct Simulator {
     tasks: JoinSet<()>,
     pub served: Vec<Served>,
+    clock: SimClock,
 }
 
 /// Reads each recording once, however many devices serve it.
@@ -146,11 +147,12 @@ impl Simulator {
             .map_err(|e| SimError::Config(e.to_string()))?;
         raise_open_file_limit(plans.iter().map(|p| p.addresses.len() * 2).sum());
         let mut readings_cache: HashMap<String, Readings> = HashMap::new();
+        let clock = SimClock::default();
         let mut tasks = JoinSet::new();
         let mut served = Vec::new();
         for plan in plans {
             let recording = cache.load(&plan.recording)?;
-            let mut device = Device::new(recording.clone());
+            let mut device = Device::with_clock(recording.clone(), clock.clone());
             let alive =
                 plan.faults.pages_per_minute > 0.0 || plan.faults.drain_percent_per_hour > 0.0;
             let readings = if plan.unique || alive {
@@ -233,7 +235,17 @@ impl Simulator {
                 });
             }
         }
-        Ok(Simulator { tasks, served })
+        Ok(Simulator {
+            tasks,
+            served,
+            clock,
+        })
+    }
+
+    /// The clock every device's meters and supplies follow: a test
+    /// advances it instead of sleeping.
+    pub fn clock(&self) -> &SimClock {
+        &self.clock
     }
 
     /// Serves until every agent has stopped (normally: forever).

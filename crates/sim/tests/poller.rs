@@ -328,12 +328,16 @@ async fn unique_gives_each_address_its_own_serial_and_mac() {
 
 #[tokio::test]
 async fn meters_advance_and_supplies_drain() {
+    // Slow rates and the simulator's clock moved by an hour between the
+    // polls: a loaded machine's few seconds change nothing (1 % an hour of
+    // 10,000 is under 3 units a minute, far from the toner's 3,450), where
+    // fast rates and a sleep raced the toner to zero.
     let alive = Faults {
-        pages_per_minute: 60_000.0,
-        drain_percent_per_hour: 360_000.0,
+        pages_per_minute: 60.0,
+        drain_percent_per_hour: 1.0,
         ..Faults::default()
     };
-    let (_sim, address) = serve(9, alive).await;
+    let (sim, address) = serve(9, alive).await;
     let engine = SnmpEngine::new(None);
     let session = engine
         .session(address, &Credentials::v2c("public"), &options(1000, 1))
@@ -359,14 +363,19 @@ async fn meters_advance_and_supplies_drain() {
         pwg("4.2.3.4"),
     ];
     let first = session.get(&ask).await.expect("first poll");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    sim.clock().advance(Duration::from_secs(3600));
     let second = session.get(&ask).await.expect("second poll");
     let n = |v: &[VarBind], i: usize| {
         let vb = v.iter().find(|vb| vb.oid == ask[i]).expect("answered");
         vb.value.as_i64().expect("number")
     };
-    assert!(n(&second, 0) > n(&first, 0), "meter advanced");
-    assert!(n(&second, 1) < n(&first, 1), "toner drained");
+    // An hour at 60 pages a minute; 1 % of the toner's 10,000 (its start
+    // is 3,450). Time that really passed adds a little, never much.
+    let pages = n(&second, 0) - n(&first, 0);
+    assert!((3600..3700).contains(&pages), "meter advanced by {pages}");
+    let drained = n(&first, 1) - n(&second, 1);
+    assert!((100..110).contains(&drained), "toner drained by {drained}");
+    assert!(n(&second, 1) > 3000, "toner far from empty");
     assert_eq!(n(&second, 2), -3, "'some remaining' stays a state");
     assert!(
         n(&second, 3) > n(&first, 3),

@@ -61,7 +61,22 @@ fn snmp_message_corpus_replays() {
 /// `broken_lines.snmprec` nothing but problems.
 #[test]
 fn snmprec_seeds_are_what_they_say() {
-    for (path, bytes) in corpus("snmprec") {
+    let corpus = corpus("snmprec");
+    // The named seeds must be there: a check that runs only if found
+    // passes when one is lost.
+    for named in [
+        "every_tag.snmprec",
+        "crlf_latin1.snmprec",
+        "broken_lines.snmprec",
+    ] {
+        assert!(
+            corpus
+                .iter()
+                .any(|(p, _)| p.file_name().is_some_and(|n| n == named)),
+            "the named seed fuzz/corpus/snmprec/{named} is missing"
+        );
+    }
+    for (path, bytes) in corpus {
         let recording = printwatch_snmp::snmprec::parse(&bytes);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         match name {

@@ -2,8 +2,9 @@
 //! README): read it, check the problems are exactly the known defects, write
 //! it back and read it again.
 //!
-//! The folder is test data that is not part of the repository: when it is
-//! absent the test says so and passes, unless `PRINTWATCH_REQUIRE_ALL=1`.
+//! The folder is test data that is not part of the repository: when it, or
+//! a part of it, is absent the test records a skip (`printwatch_testkit`),
+//! a failure under `PRINTWATCH_REQUIRE_ALL=1`.
 //! `PRINTWATCH_RECORDINGS` points elsewhere.
 
 use std::path::{Path, PathBuf};
@@ -11,14 +12,7 @@ use std::path::{Path, PathBuf};
 use printwatch_snmp::snmprec;
 
 fn recordings_dir() -> PathBuf {
-    match std::env::var_os("PRINTWATCH_RECORDINGS") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/recordings"),
-    }
-}
-
-fn require_all() -> bool {
-    std::env::var("PRINTWATCH_REQUIRE_ALL").is_ok_and(|v| v == "1")
+    printwatch_testkit::recordings::root()
 }
 
 fn snmprec_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -72,18 +66,18 @@ fn known_problems(relative: &str) -> Vec<(usize, &'static str)> {
 
 #[test]
 fn real_recordings_read_write_and_read_back() {
-    let dir = recordings_dir();
-    if !dir.is_dir() {
-        assert!(
-            !require_all(),
-            "recordings folder {} is missing and PRINTWATCH_REQUIRE_ALL=1",
-            dir.display()
-        );
-        println!(
-            "skipped: no recordings at {} (set PRINTWATCH_RECORDINGS, or PRINTWATCH_REQUIRE_ALL=1 to fail)",
-            dir.display()
-        );
-        return;
+    let dir = match printwatch_testkit::recordings::dir() {
+        Ok(dir) => dir,
+        Err(why) => return printwatch_testkit::skip(&why, ""),
+    };
+    // Every part with snmprec files must be there: a missing one would
+    // quietly check fewer files.
+    for part in [
+        "librenms/snmprec",
+        "librenms/detect-only",
+        "printmaster/snmprec",
+    ] {
+        printwatch_testkit::recordings::files(&dir, part, ".snmprec");
     }
     let mut files = Vec::new();
     snmprec_files(&dir, &mut files);
@@ -155,9 +149,10 @@ fn real_recordings_read_write_and_read_back() {
 fn zebra_problems_are_its_single_arc_oid_values() {
     let path = recordings_dir().join("librenms/snmprec/zebra.snmprec");
     let Ok(bytes) = std::fs::read(&path) else {
-        assert!(!require_all(), "{} is missing", path.display());
-        println!("skipped: {} is absent", path.display());
-        return;
+        return printwatch_testkit::skip(
+            &format!("{} is absent", path.display()),
+            printwatch_testkit::recordings::ENABLE,
+        );
     };
     let bad_lines: Vec<usize> = bytes
         .split(|&b| b == b'\n')

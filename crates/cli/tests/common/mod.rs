@@ -2,8 +2,10 @@
 //! software: net-snmp's `snmpd` and tools, and the independent simulator
 //! snmpsim (from PyPI).
 //!
-//! - A missing real component makes a test print `skipped: <why>` and return,
-//!   or fail when `PRINTWATCH_REQUIRE_ALL=1` (CI): [`missing`] and [`need!`].
+//! - A missing real component makes a test record a skip (printed, and in
+//!   the registry `tools/test` summarises: `printwatch_testkit::skip`) and
+//!   return, or fail when `PRINTWATCH_REQUIRE_ALL=1` (CI): [`missing`] and
+//!   [`need!`].
 //! - Every process a test starts is held by a [`Proc`] guard, killed when the
 //!   guard is dropped, even when the test panics; every short command runs
 //!   with a deadline ([`run`]).
@@ -25,7 +27,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ use printwatch_snmp::snmprec::{self, Recording};
 use printwatch_snmp::{Oid, Value, VarBind};
 
 /// The environment variable that turns every skip into a failure.
-pub const REQUIRE_ALL: &str = "PRINTWATCH_REQUIRE_ALL";
+pub const REQUIRE_ALL: &str = printwatch_testkit::REQUIRE_ALL;
 
 /// Where `.ci/run` puts snmpsim when `PRINTWATCH_SNMPSIM` is not set.
 pub const DEFAULT_SNMPSIM: &str = "/opt/printwatch-ci/snmpsim-venv/bin/snmpsim-command-responder";
@@ -49,21 +50,14 @@ pub fn printwatch() -> PathBuf {
 /// Writes a line to the real standard error, past the test harness's output
 /// capture, so that skips and summaries show in CI logs.
 pub fn report(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
+    printwatch_testkit::report(line);
 }
 
-fn test_name() -> String {
-    std::thread::current().name().unwrap_or("test").to_owned()
-}
-
-/// A real component is missing: print `skipped: <why>` (the caller then
-/// returns), or panic when `PRINTWATCH_REQUIRE_ALL=1`.
+/// A real component is missing: record the skip (the caller then returns,
+/// or goes on with less), or panic when `PRINTWATCH_REQUIRE_ALL=1`. `why`
+/// says how to get the component.
 pub fn missing(why: &str) {
-    if std::env::var(REQUIRE_ALL).is_ok_and(|v| v == "1") {
-        panic!("{REQUIRE_ALL}=1 and a real component is missing: {why}");
-    }
-    report(&format!("skipped: {}: {why}", test_name()));
+    printwatch_testkit::skip(why, "");
 }
 
 /// `need!(expr)`: the `Ok` value of a `Result<T, String>` that looks for a
@@ -89,29 +83,17 @@ pub(crate) use need;
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+    printwatch_testkit::workspace_root()
 }
 
 /// The folder of real printer recordings (`../shared/recordings`).
 pub fn recordings_dir() -> Result<PathBuf, String> {
-    let dir = match std::env::var_os("PRINTWATCH_RECORDINGS") {
-        Some(d) => PathBuf::from(d),
-        None => workspace_root().join("../shared/recordings"),
-    };
-    if dir.join("librenms/snmprec").is_dir() {
-        Ok(dir)
-    } else {
-        Err(format!(
-            "no recordings at {} (set PRINTWATCH_RECORDINGS to the shared/recordings folder)",
-            dir.display()
-        ))
-    }
+    printwatch_testkit::recordings::dir()
 }
 
-/// Every `*.snmprec` file under the recordings folder, sorted by path.
+/// Every `*.snmprec` file under the recordings folder, sorted by path. A
+/// part that is absent is a recorded skip (a failure under
+/// `PRINTWATCH_REQUIRE_ALL=1`), not a smaller test.
 pub fn all_recordings() -> Result<Vec<PathBuf>, String> {
     let root = recordings_dir()?;
     let mut files = Vec::new();
@@ -120,10 +102,9 @@ pub fn all_recordings() -> Result<Vec<PathBuf>, String> {
         "librenms/detect-only",
         "printmaster/snmprec",
     ] {
-        files.extend(snmprec_files(&root.join(sub)));
-    }
-    if files.is_empty() {
-        return Err(format!("no *.snmprec files under {}", root.display()));
+        files.extend(printwatch_testkit::recordings::files(
+            &root, sub, ".snmprec",
+        ));
     }
     Ok(files)
 }
