@@ -237,7 +237,7 @@ async fn serve_everything(
         devices.len(),
         started.elapsed().as_secs_f64()
     );
-    println!("portal: {url}/   (the web portal comes later; the API: {url}/api/v1/openapi.json)");
+    println!("portal: {url}/   (the API reference: {url}/api/docs)");
     println!("login: admin@localhost {password}");
     println!("api token: {read_only}");
     let first = format!("{}:{}", hosts[0], args.port);

@@ -118,6 +118,16 @@ async fn sign_in(app: &TestApp, email: &str, password: &str) -> String {
     page.cookie()
 }
 
+/// The value of the hidden field `name` of a page's form.
+fn field(text: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = text
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name}: {text}"));
+    let rest = &text[at + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
 /// The CSRF token in a page's sign-out form.
 fn csrf_of(page: &Page) -> String {
     let at = page
@@ -247,11 +257,47 @@ async fn signing_in_takes_the_password_then_the_code(app: &TestApp) {
     assert_eq!(asks.status, StatusCode::UNAUTHORIZED);
     assert!(asks.text.contains("id=\"totp\""), "{}", asks.text);
     assert!(asks.text.contains("6-digit code"), "{}", asks.text);
+    // The second step carries a proof of the password, never the password.
+    assert!(!asks.text.contains(ADMIN_PASSWORD));
+    assert!(!asks.text.contains("name=\"password\""));
+    let proof = field(&asks.text, "proof");
     // The code of the next step (the confirmed one is used up).
     let next_code = printwatch_server::totp::code_at(&secret, now + 30).unwrap();
-    let mut with_code = password_only.to_vec();
-    with_code.push(("totp", &next_code));
-    let signed_in = browse(app, Method::POST, "/login", None, Some(&form(&with_code))).await;
+    // A proof is bound to its e-mail and cannot be made up.
+    for (email, proof) in [
+        ("other@localhost", proof.as_str()),
+        ("admin@localhost", "bm90IGEgcHJvb2Y"),
+    ] {
+        let forged = &[
+            ("email", email),
+            ("proof", proof),
+            ("totp", next_code.as_str()),
+        ];
+        let r = browse(app, Method::POST, "/login", None, Some(&form(forged))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{email}: {}", r.text);
+        assert!(
+            r.text.contains("Wrong e-mail or password."),
+            "{email}: {}",
+            r.text
+        );
+    }
+    let wrong_code = &[
+        ("email", "admin@localhost"),
+        ("proof", proof.as_str()),
+        ("totp", "000000"),
+        ("next", "/devices"),
+    ];
+    let again = browse(app, Method::POST, "/login", None, Some(&form(wrong_code))).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    assert!(again.text.contains("wrong or was used"), "{}", again.text);
+    let proof = field(&again.text, "proof");
+    let with_code = &[
+        ("email", "admin@localhost"),
+        ("proof", proof.as_str()),
+        ("totp", next_code.as_str()),
+        ("next", "/devices"),
+    ];
+    let signed_in = browse(app, Method::POST, "/login", None, Some(&form(with_code))).await;
     assert_eq!(
         signed_in.status,
         StatusCode::SEE_OTHER,

@@ -23,6 +23,10 @@ pub(super) struct Attempt<'a> {
     /// As typed; compared trimmed and lower-case.
     pub email: &'a str,
     pub password: &'a str,
+    /// Instead of the password: the proof, from a moment ago, that this
+    /// e-mail's password was given right ([`password_proof`]): the
+    /// portal's second step, which asks for the code alone.
+    pub proof: Option<&'a str>,
     pub totp: Option<&'a str>,
     /// For a session cookie (the portal): the request must come from this
     /// server's own pages.
@@ -91,7 +95,11 @@ pub(super) async fn authenticate(state: &AppState, attempt: &Attempt<'_>) -> Res
             return fail(None, "unknown user", ServerError::WrongCredentials).await;
         }
     };
-    if !state.hasher.verify(attempt.password, &hash).await? {
+    let password_ok = match attempt.proof {
+        Some(proof) => proof_holds(state, proof, &email, now),
+        None => state.hasher.verify(attempt.password, &hash).await?,
+    };
+    if !password_ok {
         return fail(
             Some(user.tenant_id),
             "wrong password",
@@ -144,6 +152,44 @@ pub(super) async fn authenticate(state: &AppState, attempt: &Attempt<'_>) -> Res
         .clear_login_failures(&email, now, state.account_limit)
         .await?;
     Ok(user)
+}
+
+/// How long the proof of a right password lasts: the time to type a code.
+const PROOF_SECS: i64 = 300;
+
+fn proof_context() -> &'static [u8] {
+    b"printwatch/signin-proof/v1"
+}
+
+/// A proof that `email`'s password was just given right, for the step
+/// that asks for the second factor alone (so the page never sends the
+/// password back to the browser): sealed with the master key, bound to
+/// the e-mail, valid for [`PROOF_SECS`]. It stands for the password only:
+/// the limits, the second factor and the audit apply as to a password.
+pub(super) fn password_proof(state: &AppState, email: &str, now: i64) -> Result<String> {
+    use base64::Engine as _;
+    let plain = format!("{}\n{email}", now + PROOF_SECS);
+    let sealed = state.master.seal(proof_context(), plain.as_bytes())?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed))
+}
+
+fn proof_holds(state: &AppState, proof: &str, email: &str, now: i64) -> bool {
+    use base64::Engine as _;
+    let Ok(sealed) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(proof.trim()) else {
+        return false;
+    };
+    let Ok(plain) = state.master.open(proof_context(), &sealed) else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(&plain) else {
+        return false;
+    };
+    match text.split_once('\n') {
+        Some((until, bound)) => {
+            bound == email && until.parse::<i64>().is_ok_and(|until| now <= until)
+        }
+        None => false,
+    }
 }
 
 /// Audit a login attempt: who tried (the e-mail as given), from where, the

@@ -214,6 +214,7 @@ async fn login(
     let attempt = signin::Attempt {
         email: &body.email,
         password: &body.password,
+        proof: None,
         totp: body.totp.as_deref(),
         session: body.session,
         client: &client,

@@ -50,8 +50,10 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
 #[template(path = "login.html")]
 struct LoginPage {
     email: String,
-    /// The code field is shown (the account has a second factor).
+    /// The code field is shown (the account has a second factor) instead
+    /// of the password, which `proof` stands for.
     ask_code: bool,
+    proof: String,
     error: String,
     next: String,
 }
@@ -75,6 +77,7 @@ async fn show(Query(q): Query<Next>) -> Response {
         &LoginPage {
             email: String::new(),
             ask_code: false,
+            proof: String::new(),
             error: String::new(),
             next: safe_next(q.next.as_deref()),
         },
@@ -84,7 +87,11 @@ async fn show(Query(q): Query<Next>) -> Response {
 #[derive(Deserialize)]
 struct SignInForm {
     email: String,
+    #[serde(default)]
     password: String,
+    /// The second step's stand-in for the password.
+    #[serde(default)]
+    proof: Option<String>,
     #[serde(default)]
     totp: Option<String>,
     #[serde(default)]
@@ -106,58 +113,59 @@ async fn submit(
     let attempt = signin::Attempt {
         email: &form.email,
         password: &form.password,
+        proof: form.proof.as_deref().filter(|p| !p.is_empty()),
         totp,
         session: true,
         client: &client,
         headers: &headers,
     };
-    let refused = |status: StatusCode, ask_code: bool, error: &str| {
+    let now = crate::now();
+    let refused = |status: StatusCode, proof: Option<String>, error: &str| {
         page(
             status,
             &LoginPage {
                 email: form.email.chars().take(254).collect(),
-                ask_code,
+                ask_code: proof.is_some(),
+                proof: proof.unwrap_or_default(),
                 error: error.into(),
                 next: next.clone(),
             },
         )
     };
+    // The password was right (or its proof held): the next form asks for
+    // the code alone, carrying a fresh proof instead of the password.
+    let proof = || signin::password_proof(&state, &form.email.trim().to_lowercase(), now).ok();
     let user = match signin::authenticate(&state, &attempt).await {
         Ok(user) => user,
         Err(ServerError::TotpRequired) => {
             return refused(
                 StatusCode::UNAUTHORIZED,
-                true,
+                proof(),
                 "Enter the 6-digit code from your authenticator app.",
             );
         }
         Err(ServerError::WrongSecondFactor) => {
             return refused(
                 StatusCode::UNAUTHORIZED,
-                true,
+                proof(),
                 "That code is wrong or was used already: wait for the next one.",
             );
         }
         Err(ServerError::WrongCredentials) => {
-            return refused(
-                StatusCode::UNAUTHORIZED,
-                totp.is_some(),
-                "Wrong e-mail or password.",
-            );
+            return refused(StatusCode::UNAUTHORIZED, None, "Wrong e-mail or password.");
         }
         Err(ServerError::RateLimited) => {
             return refused(
                 StatusCode::TOO_MANY_REQUESTS,
-                totp.is_some(),
+                None,
                 "Too many attempts: wait a few minutes and try again.",
             );
         }
         Err(ServerError::Invalid(why)) => {
-            return refused(StatusCode::BAD_REQUEST, false, &why);
+            return refused(StatusCode::BAD_REQUEST, None, &why);
         }
         Err(other) => return super::error_page(other),
     };
-    let now = crate::now();
     match signin::open_session(&state, &user, &client, &headers, &user.email, now).await {
         Ok(opened) => (
             [(
