@@ -9,6 +9,7 @@
 mod agent;
 mod agents;
 mod auth;
+mod billing;
 mod client;
 mod csv;
 mod devices;
@@ -163,6 +164,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     all.extend(agents::endpoints());
     all.extend(devices::endpoints());
     all.extend(reports::endpoints());
+    all.extend(billing::endpoints());
     all.extend(agent::endpoints());
     all
 }
