@@ -64,8 +64,11 @@
 
 pub mod backtest;
 
+use printwatch_snapshot::Supply;
 use schemars::JsonSchema;
 use serde::Serialize;
+
+use crate::model::SupplyReading;
 
 /// A rise of more than this many points above the cartridge's lowest level
 /// is a new cartridge.
@@ -488,6 +491,130 @@ impl Estimate {
     }
 }
 
+/// History read for a forecast: enough to see the current cartridge's
+/// last [`WINDOW_DAYS`] and the replacement before them, most of the time.
+/// A cartridge older than this starts, for the forecast, with the history.
+pub const HISTORY_DAYS: i64 = 120;
+
+/// A supply of a device: its description, kind and colour, and which of
+/// several supplies alike it is (0 for the first).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SupplyKey {
+    pub description: String,
+    pub kind: String,
+    pub color: Option<String>,
+    pub ordinal: usize,
+}
+
+/// Keys of supplies listed together (one snapshot, or the readings of one
+/// time), in order.
+fn keys<'a>(items: impl Iterator<Item = (&'a str, &'a str, Option<&'a str>)>) -> Vec<SupplyKey> {
+    let mut seen: std::collections::HashMap<(&str, &str, Option<&str>), usize> =
+        std::collections::HashMap::new();
+    items
+        .map(|(d, k, c)| {
+            let n = seen.entry((d, k, c)).or_default();
+            let key = SupplyKey {
+                description: d.to_owned(),
+                kind: k.to_owned(),
+                color: c.map(str::to_owned),
+                ordinal: *n,
+            };
+            *n += 1;
+            key
+        })
+        .collect()
+}
+
+/// The forecast of each current supply of a device: `current` from its
+/// latest snapshot, `history` its stored readings in time order (the
+/// server stores every supply whenever one changes), `observed_until`
+/// when the device was last seen.
+pub fn device_forecasts(
+    current: &[Supply],
+    history: &[SupplyReading],
+    observed_until: i64,
+    now: i64,
+) -> Vec<Forecast> {
+    let mut series: std::collections::HashMap<SupplyKey, Vec<LevelPoint>> =
+        std::collections::HashMap::new();
+    for group in history.chunk_by(|a, b| a.at == b.at) {
+        let ks = keys(
+            group
+                .iter()
+                .map(|r| (r.description.as_str(), r.kind.as_str(), r.color.as_deref())),
+        );
+        for (key, r) in ks.into_iter().zip(group) {
+            if let Some(percent) = r.percent {
+                series
+                    .entry(key)
+                    .or_default()
+                    .push(LevelPoint { at: r.at, percent });
+            }
+        }
+    }
+    keys(
+        current
+            .iter()
+            .map(|s| (s.description.as_str(), s.kind.as_str(), s.color.as_deref())),
+    )
+    .into_iter()
+    .zip(current)
+    .map(|(key, supply)| {
+        let points = series.remove(&key).unwrap_or_default();
+        if supply.state == "empty" || supply.percent.is_some_and(|p| p <= 0.0) {
+            return Forecast {
+                status: ForecastStatus::Empty,
+                reason: None,
+                days_left: Some(0.0),
+                days_left_low: Some(0.0),
+                days_left_high: Some(0.0),
+                empty_at: points.last().map(|p| p.at),
+                percent_per_day: None,
+                level: Some(0.0),
+                cartridge_since: None,
+                use_changed: false,
+            };
+        }
+        forecast(&points, Some(observed_until), now)
+    })
+    .collect()
+}
+
+/// Why a supply is on the list to order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderReason {
+    /// It is empty (the device says so, or reads 0 %).
+    Empty,
+    /// Expected empty within the days asked (the point estimate).
+    Forecast,
+    /// The device says it is low, and no date can be predicted.
+    ReportedLow,
+}
+
+impl OrderReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderReason::Empty => "empty",
+            OrderReason::Forecast => "forecast",
+            OrderReason::ReportedLow => "reported_low",
+        }
+    }
+}
+
+/// Whether a supply is to be ordered for the next `days` days.
+pub fn to_order(supply: &Supply, forecast: &Forecast, days: f64) -> Option<OrderReason> {
+    match forecast.status {
+        ForecastStatus::Empty => Some(OrderReason::Empty),
+        ForecastStatus::Predicted => forecast
+            .days_left
+            .is_some_and(|d| d <= days)
+            .then_some(OrderReason::Forecast),
+        ForecastStatus::Unknown => (supply.state == "low").then_some(OrderReason::ReportedLow),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,5 +724,71 @@ mod tests {
         // 51 % left at 2 %/day: about 25 days.
         let days = f.days_left.unwrap_or_default();
         assert!((days - 25.5).abs() < 3.0, "{f:?}");
+    }
+
+    fn supply(description: &str, percent: Option<f64>, state: &str) -> Supply {
+        Supply {
+            description: description.into(),
+            kind: "toner".into(),
+            color: None,
+            level: None,
+            max: None,
+            percent,
+            state: state.into(),
+            unit: None,
+            part_number: None,
+            serial: None,
+            oid: None,
+        }
+    }
+
+    fn reading(description: &str, percent: f64, at: i64) -> SupplyReading {
+        SupplyReading {
+            description: description.into(),
+            kind: "toner".into(),
+            color: None,
+            percent: Some(percent),
+            state: "ok".into(),
+            at,
+        }
+    }
+
+    #[test]
+    fn each_current_supply_gets_its_own_history() {
+        // Two supplies alike ("Toner") and a third; readings of all three
+        // at each time, the first draining 2 %/day, the second 1 %/day.
+        let mut history = vec![];
+        for d in 0..21 {
+            let at = day(d as f64);
+            history.push(reading("Toner", 90.0 - 2.0 * d as f64, at));
+            history.push(reading("Toner", 90.0 - d as f64, at));
+            history.push(reading("Drum", 50.0, at));
+        }
+        let current = [
+            supply("Toner", Some(50.0), "ok"),
+            supply("Toner", Some(70.0), "ok"),
+            supply("Drum", Some(50.0), "ok"),
+            supply("Staples", None, "empty"),
+        ];
+        let f = device_forecasts(&current, &history, day(20.0), day(20.0));
+        assert!(
+            (f[0].days_left.unwrap_or_default() - 25.0).abs() < 1.0,
+            "{f:?}"
+        );
+        assert!(
+            (f[1].days_left.unwrap_or_default() - 70.0).abs() < 2.0,
+            "{f:?}"
+        );
+        assert_eq!(f[2].reason, Some(UnknownReason::NotDraining));
+        assert_eq!(f[3].status, ForecastStatus::Empty);
+        assert_eq!(
+            to_order(&current[0], &f[0], 30.0),
+            Some(OrderReason::Forecast)
+        );
+        assert_eq!(to_order(&current[0], &f[0], 20.0), None);
+        assert_eq!(to_order(&current[3], &f[3], 1.0), Some(OrderReason::Empty));
+        let low = supply("Drum", Some(8.0), "low");
+        assert_eq!(to_order(&low, &f[2], 1.0), Some(OrderReason::ReportedLow));
+        assert_eq!(to_order(&current[2], &f[2], 365.0), None);
     }
 }

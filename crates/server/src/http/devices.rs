@@ -179,7 +179,7 @@ struct DeviceList {
 }
 
 /// The device, if the caller may see it (viewers: granted groups only).
-async fn visible(state: &AppState, principal: &Principal, id: i64) -> Result<Device> {
+pub(super) async fn visible(state: &AppState, principal: &Principal, id: i64) -> Result<Device> {
     let device = state
         .store
         .device(principal.scope(), DeviceId(id))

@@ -16,6 +16,7 @@ mod devices;
 mod docs;
 mod endpoint;
 mod extract;
+mod forecasts;
 mod intake;
 mod limit;
 mod reports;
@@ -165,6 +166,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     all.extend(devices::endpoints());
     all.extend(reports::endpoints());
     all.extend(billing::endpoints());
+    all.extend(forecasts::endpoints());
     all.extend(agent::endpoints());
     all
 }

@@ -376,6 +376,54 @@ impl DeviceStore for SqlStore {
         Ok(series.into_values().collect())
     }
 
+    async fn device_snapshots(&self, scope: TenantId) -> Result<Vec<(DeviceId, Snapshot)>> {
+        sqlx::query(&format!(
+            "SELECT id, snapshot FROM devices WHERE tenant_id IN {VISIBLE} ORDER BY id"
+        ))
+        .bind(scope.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                DeviceId(row.try_get("id")?),
+                parse_snapshot(&row.try_get::<String, _>("snapshot")?)?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn supply_history(
+        &self,
+        scope: TenantId,
+        from: i64,
+    ) -> Result<Vec<(DeviceId, SupplyReading)>> {
+        sqlx::query(&format!(
+            "SELECT device_id, description, kind, color, percent, state, at FROM supply_readings \
+             WHERE at >= $2 AND device_id IN (SELECT id FROM devices WHERE tenant_id IN {VISIBLE}) \
+             ORDER BY device_id, at, id"
+        ))
+        .bind(scope.0)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                DeviceId(r.try_get("device_id")?),
+                SupplyReading {
+                    description: r.try_get("description")?,
+                    kind: r.try_get("kind")?,
+                    color: r.try_get("color")?,
+                    percent: r.try_get("percent")?,
+                    state: r.try_get("state")?,
+                    at: r.try_get("at")?,
+                },
+            ))
+        })
+        .collect()
+    }
+
     async fn fleet_meters(&self, filter: &ReadingFilter) -> Result<Vec<FleetMeterReading>> {
         self.fleet_rows(
             filter,

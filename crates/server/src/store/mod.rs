@@ -362,6 +362,18 @@ pub trait DeviceStore: Send + Sync {
     /// period, in time order (billing).
     async fn meter_history(&self, scope: TenantId, from: i64, to: i64)
     -> Result<Vec<MeterHistory>>;
+    /// The latest snapshot of every visible device.
+    async fn device_snapshots(
+        &self,
+        scope: TenantId,
+    ) -> Result<Vec<(DeviceId, printwatch_snapshot::Snapshot)>>;
+    /// Supply readings of every visible device since `from`, by device
+    /// and in time order (forecasts).
+    async fn supply_history(
+        &self,
+        scope: TenantId,
+        from: i64,
+    ) -> Result<Vec<(DeviceId, SupplyReading)>>;
     /// Meter readings of every visible device, in reading order (exports).
     async fn fleet_meters(&self, filter: &ReadingFilter) -> Result<Vec<FleetMeterReading>>;
     /// Supply readings of every visible device, in reading order (exports).
