@@ -14,9 +14,13 @@
 //! - **noisy**: weekends at a fifth of the weekdays, weekdays log-normal
 //!   (σ = 0.8), and the sensor off by N(0, 1.5) points at each reading;
 //! - **changing**: as steady, but use halves or doubles while the current
-//!   cartridge drains (5–25 points before the forecast) and stays so.
+//!   cartridge drains (5–25 points before the forecast) and stays so;
+//! - **coarse levels**: as steady, the level reported in steps of 10 %.
+//!
+//! Every case is forecast twice: from the levels alone, and with the page
+//! counter (exact pages, the simulation's truth).
 
-use super::{Forecast, ForecastStatus, LevelPoint, forecast};
+use super::{Forecast, ForecastStatus, LevelPoint, PagePoint, forecast, forecast_with_pages};
 
 /// The kinds of use simulated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,16 +28,24 @@ pub enum Scenario {
     Steady,
     Noisy,
     Changing,
+    /// As steady, the level reported in steps of 10 % (as many printers do).
+    Coarse,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 3] = [Scenario::Steady, Scenario::Noisy, Scenario::Changing];
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Steady,
+        Scenario::Noisy,
+        Scenario::Changing,
+        Scenario::Coarse,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Steady => "steady",
             Scenario::Noisy => "noisy",
             Scenario::Changing => "changing",
+            Scenario::Coarse => "coarse levels",
         }
     }
 }
@@ -70,7 +82,10 @@ impl Rng {
 #[derive(Clone, Debug)]
 pub struct Case {
     pub scenario: Scenario,
+    /// From the levels alone.
     pub forecast: Forecast,
+    /// From the levels and the page counter.
+    pub with_pages: Forecast,
     /// Days from the forecast until the supply was really empty.
     pub true_days: f64,
     /// The mean use at the time of the forecast, percent per day.
@@ -78,19 +93,30 @@ pub struct Case {
 }
 
 impl Case {
+    /// The forecast from the levels alone, or with the pages.
+    pub fn get(&self, pages: bool) -> &Forecast {
+        if pages {
+            &self.with_pages
+        } else {
+            &self.forecast
+        }
+    }
+
     /// Whether the truth lies in the range (None: no range given).
-    pub fn covered(&self) -> Option<bool> {
-        (self.forecast.status == ForecastStatus::Predicted).then(|| {
-            let low = self.forecast.days_left_low.unwrap_or(0.0);
-            let high = self.forecast.days_left_high.unwrap_or(f64::INFINITY);
+    pub fn covered(&self, pages: bool) -> Option<bool> {
+        let f = self.get(pages);
+        (f.status == ForecastStatus::Predicted).then(|| {
+            let low = f.days_left_low.unwrap_or(0.0);
+            let high = f.days_left_high.unwrap_or(f64::INFINITY);
             (low..=high).contains(&self.true_days)
         })
     }
 
     /// |point − truth| / truth, when predicted.
-    pub fn relative_error(&self) -> Option<f64> {
-        let point = self.forecast.days_left?;
-        (self.forecast.status == ForecastStatus::Predicted && self.true_days > 0.0)
+    pub fn relative_error(&self, pages: bool) -> Option<f64> {
+        let f = self.get(pages);
+        let point = f.days_left?;
+        (f.status == ForecastStatus::Predicted && self.true_days > 0.0)
             .then(|| (point - self.true_days).abs() / self.true_days)
     }
 }
@@ -118,14 +144,18 @@ pub fn simulate(seed: u64, scenario: Scenario, index: u64) -> Case {
     let mut points: Vec<LevelPoint> = vec![];
     let mut last_reported: Option<f64> = None;
     let mut t = T0;
-    let mut asked: Option<(Forecast, i64)> = None;
+    let mut asked: Option<(Forecast, Forecast, i64)> = None;
     let mut day_pages = 0.0;
+    let mut counter = rng.between(1_000.0, 100_000.0);
+    let mut page_points: Vec<PagePoint> = vec![];
     loop {
         if (t - T0) % 86_400 == 0 {
             let weekday = ((t - T0) / 86_400) % 7 < 5;
             let rate = if changed { base * factor } else { base };
             day_pages = match scenario {
-                Scenario::Steady | Scenario::Changing => rate * (1.0 + 0.1 * rng.normal()),
+                Scenario::Steady | Scenario::Changing | Scenario::Coarse => {
+                    rate * (1.0 + 0.1 * rng.normal())
+                }
                 Scenario::Noisy => {
                     // Weekdays at rate·7/5.4, weekends a fifth: a week averages `rate`.
                     let weekday_mean = rate * 7.0 / 5.4;
@@ -138,6 +168,7 @@ pub fn simulate(seed: u64, scenario: Scenario, index: u64) -> Case {
         }
         // A quarter of the day's pages in each 6 hours.
         level -= day_pages / 4.0 * 100.0 / capacity;
+        counter += day_pages / 4.0;
         t += STEP;
         if !replaced && level <= replace_at {
             replaced = true;
@@ -146,23 +177,28 @@ pub fn simulate(seed: u64, scenario: Scenario, index: u64) -> Case {
         if replaced && scenario == Scenario::Changing && !changed && level <= change_at {
             changed = true;
         }
-        if let Some((f, at)) = asked.take() {
+        if let Some((f, p, at)) = asked.take() {
             if level <= 0.0 {
                 return Case {
                     scenario,
                     forecast: f,
+                    with_pages: p,
                     true_days: (t - at) as f64 / 86_400.0,
                     true_rate: if changed { base * factor } else { base } * 100.0 / capacity,
                 };
             }
-            asked = Some((f, at));
+            asked = Some((f, p, at));
             continue;
         }
         let sensor = match scenario {
             Scenario::Noisy => 1.5 * rng.normal(),
             _ => 0.0,
         };
-        let reported = (level + sensor).round().clamp(0.0, 100.0);
+        let reported = match scenario {
+            // The step at or above the level: 10 % until really empty.
+            Scenario::Coarse => ((level / 10.0).ceil() * 10.0).clamp(0.0, 100.0),
+            _ => (level + sensor).round().clamp(0.0, 100.0),
+        };
         if last_reported != Some(reported) {
             points.push(LevelPoint {
                 at: t,
@@ -170,8 +206,16 @@ pub fn simulate(seed: u64, scenario: Scenario, index: u64) -> Case {
             });
             last_reported = Some(reported);
         }
+        let value = counter.floor() as i64;
+        if page_points.last().is_none_or(|p| p.value != value) {
+            page_points.push(PagePoint { at: t, value });
+        }
         if replaced && level <= ask_at {
-            asked = Some((forecast(&points, Some(t), t), t));
+            asked = Some((
+                forecast(&points, Some(t), t),
+                forecast_with_pages(&points, &page_points, Some(t), t),
+                t,
+            ));
         }
     }
 }
@@ -180,6 +224,8 @@ pub fn simulate(seed: u64, scenario: Scenario, index: u64) -> Case {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub scenario: Scenario,
+    /// With the page counter.
+    pub pages: bool,
     pub cases: usize,
     /// Forecasts given (not unknown).
     pub predicted: usize,
@@ -211,46 +257,57 @@ fn median_of(mut v: Vec<f64>) -> f64 {
     super::median(&mut v).unwrap_or(f64::NAN)
 }
 
-/// `cases` simulated devices of each scenario.
+/// `cases` simulated devices of each scenario: the rows from the levels
+/// alone, then those with the page counter.
 pub fn run(seed: u64, cases: u64) -> Vec<Row> {
-    Scenario::ALL
+    let all: Vec<(Scenario, Vec<Case>)> = Scenario::ALL
         .iter()
         .map(|&scenario| {
-            let all: Vec<Case> = (0..cases).map(|i| simulate(seed, scenario, i)).collect();
-            summarise(scenario, &all)
+            (
+                scenario,
+                (0..cases).map(|i| simulate(seed, scenario, i)).collect(),
+            )
+        })
+        .collect();
+    [false, true]
+        .iter()
+        .flat_map(|&pages| {
+            all.iter()
+                .map(move |(scenario, cases)| summarise(*scenario, cases, pages))
         })
         .collect()
 }
 
 /// The row of a scenario's cases.
-pub fn summarise(scenario: Scenario, all: &[Case]) -> Row {
+pub fn summarise(scenario: Scenario, all: &[Case], pages: bool) -> Row {
     let predicted: Vec<&Case> = all
         .iter()
-        .filter(|c| c.forecast.status == ForecastStatus::Predicted)
+        .filter(|c| c.get(pages).status == ForecastStatus::Predicted)
         .collect();
     Row {
         scenario,
+        pages,
         cases: all.len(),
         predicted: predicted.len(),
         covered: predicted
             .iter()
-            .filter(|c| c.covered() == Some(true))
+            .filter(|c| c.covered(pages) == Some(true))
             .count(),
         within_15: predicted
             .iter()
-            .filter(|c| c.relative_error().is_some_and(|e| e <= 0.15))
+            .filter(|c| c.relative_error(pages).is_some_and(|e| e <= 0.15))
             .count(),
         median_error: median_of(
             predicted
                 .iter()
-                .filter_map(|c| c.relative_error())
+                .filter_map(|c| c.relative_error(pages))
                 .collect(),
         ),
         median_width: median_of(
             predicted
                 .iter()
                 .filter_map(|c| {
-                    let f = &c.forecast;
+                    let f = c.get(pages);
                     Some((f.days_left_high? - f.days_left_low?) / c.true_days.max(1e-9))
                 })
                 .collect(),
@@ -258,35 +315,39 @@ pub fn summarise(scenario: Scenario, all: &[Case]) -> Row {
     }
 }
 
-/// The table, as Markdown.
+/// The table, as Markdown: a line per kind of use, from the levels alone
+/// and with the page counter, and the totals of each.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| use | cases | predicted | truth in 80 % range | point within 15 % | median error | median range width |\n\
-         |---|---:|---:|---:|---:|---:|---:|\n",
+        "| use | from | cases | predicted | truth in 80 % range | point within 15 % | median error | median range width |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
     );
-    let mut all = (0, 0, 0, 0);
-    for r in rows {
+    for pages in [false, true] {
+        let from = if pages { "levels + pages" } else { "levels" };
+        let mut all = (0, 0, 0, 0);
+        for r in rows.iter().filter(|r| r.pages == pages) {
+            out.push_str(&format!(
+                "| {} | {from} | {} | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {:.0} % |\n",
+                r.scenario.name(),
+                r.cases,
+                100.0 * r.predicted_share(),
+                100.0 * r.coverage(),
+                100.0 * r.within_15_share(),
+                100.0 * r.median_error,
+                100.0 * r.median_width,
+            ));
+            all.0 += r.cases;
+            all.1 += r.predicted;
+            all.2 += r.covered;
+            all.3 += r.within_15;
+        }
         out.push_str(&format!(
-            "| {} | {} | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {:.0} % |\n",
-            r.scenario.name(),
-            r.cases,
-            100.0 * r.predicted_share(),
-            100.0 * r.coverage(),
-            100.0 * r.within_15_share(),
-            100.0 * r.median_error,
-            100.0 * r.median_width,
+            "| **all** | {from} | {} | {:.1} % | {:.1} % | {:.1} % | | |\n",
+            all.0,
+            100.0 * all.1 as f64 / all.0.max(1) as f64,
+            100.0 * all.2 as f64 / all.1.max(1) as f64,
+            100.0 * all.3 as f64 / all.1.max(1) as f64,
         ));
-        all.0 += r.cases;
-        all.1 += r.predicted;
-        all.2 += r.covered;
-        all.3 += r.within_15;
     }
-    out.push_str(&format!(
-        "| all | {} | {:.1} % | {:.1} % | {:.1} % | | |\n",
-        all.0,
-        100.0 * all.1 as f64 / all.0.max(1) as f64,
-        100.0 * all.2 as f64 / all.1.max(1) as f64,
-        100.0 * all.3 as f64 / all.1.max(1) as f64,
-    ));
     out
 }
