@@ -331,6 +331,12 @@ async fn billing_matches_the_hand_computed_reads(app: &TestApp) {
         csv.text()
     );
 
+    // One customer's bill.
+    let only_beta = report(app, &admin, &format!("month=2025-04&tenant_id={beta}")).await;
+    assert_eq!(only_beta["devices"].as_array().unwrap().len(), 1);
+    assert_eq!(only_beta["devices"][0]["serial"], "F1");
+    assert_eq!(only_beta["customers"].as_array().unwrap().len(), 1);
+
     // A user of Beta sees Beta only.
     let r = app
         .call(
@@ -368,6 +374,9 @@ async fn billing_matches_the_hand_computed_reads(app: &TestApp) {
         .collect();
     assert_eq!(serials, ["F1"]);
     assert_eq!(theirs["customers"].as_array().unwrap().len(), 1);
+    // Asking for another customer's bill gives nothing of it.
+    let other = report(app, &beta_admin, &format!("month=2025-04&tenant_id={acme}")).await;
+    assert_eq!(other["devices"], json!([]));
 
     // Periods that are not one.
     for bad in [

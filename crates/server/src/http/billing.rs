@@ -27,7 +27,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         Endpoint::new(
             Method::GET,
             "/api/v1/reports/billing",
-            "Billing meter reads of a period (?month=YYYY-MM, or ?from=&to= RFC 3339): per device the start and end reading and the usage of each meter, counter resets and replaced devices flagged for review, never negative; totals per customer (?format=csv: a row per device and meter, or per customer and meter with ?by=customer)",
+            "Billing meter reads of a period (?month=YYYY-MM, or ?from=&to= RFC 3339; ?tenant_id= for one customer): per device the start and end reading and the usage of each meter, counter resets and replaced devices flagged for review, never negative; totals per customer (?format=csv: a row per device and meter, or per customer and meter with ?by=customer)",
             Access::User(Permission::ReadDevices),
             get(billing),
         )
@@ -49,6 +49,8 @@ struct BillingQuery {
     /// The period's end, RFC 3339, excluded.
     #[schemars(extend("format" = "date-time"))]
     to: Option<String>,
+    /// Only this customer (a tenant the caller sees): one customer's bill.
+    tenant_id: Option<i64>,
     /// Rows of the CSV: per device and meter (default), or per customer and meter.
     by: Option<BillingBy>,
     format: Option<Format>,
@@ -134,7 +136,7 @@ async fn billing(
         })
         .await?
         .into_iter()
-        .filter(|d| d.first_seen < to)
+        .filter(|d| d.first_seen < to && q.tenant_id.is_none_or(|t| d.tenant_id.0 == t))
         .collect();
     let mut meters: HashMap<DeviceId, Vec<MeterBill>> = HashMap::new();
     for h in state
