@@ -5,15 +5,19 @@
 //! - [`store`]: the [`store::Store`] interface and its SQL implementation
 //!   for SQLite and PostgreSQL, with embedded migrations.
 //! - [`ingest`] and [`secrets`]: pure rules (meter resets, alerts, usage)
-//!   and the secrets (passwords, API tokens, the master key).
+//!   and the secrets (passwords, API tokens, the master key); [`forecast`]:
+//!   supply forecasts (days until empty), pure, with their backtest;
+//!   [`billing`]: billing meter reads of a period, pure.
 //! - [`http`]: the agent endpoints and the REST API, built from one table
 //!   of endpoints that also gives the OpenAPI document.
 //! - [`serve`]: first start (provider tenant and administrator) and the
 //!   listener; [`tls`]: HTTPS with rustls; [`console`]: what an operator
 //!   does on the server's machine (a lost administrator password).
 
+pub mod billing;
 pub mod console;
 pub mod error;
+pub mod forecast;
 pub mod hashing;
 pub mod http;
 pub mod ids;

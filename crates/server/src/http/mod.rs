@@ -9,12 +9,14 @@
 mod agent;
 mod agents;
 mod auth;
+mod billing;
 mod client;
 mod csv;
 mod devices;
 mod docs;
 mod endpoint;
 mod extract;
+mod forecasts;
 mod intake;
 mod limit;
 mod pages;
@@ -165,6 +167,8 @@ pub fn endpoints() -> Vec<Endpoint> {
     all.extend(agents::endpoints());
     all.extend(devices::endpoints());
     all.extend(reports::endpoints());
+    all.extend(billing::endpoints());
+    all.extend(forecasts::endpoints());
     all.extend(agent::endpoints());
     all.extend(pages::endpoints());
     all

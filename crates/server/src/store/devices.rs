@@ -10,9 +10,11 @@ use sqlx::any::AnyRow;
 
 use super::ingest::parse_snapshot;
 use super::{
-    DeviceStore, FleetMeterReading, FleetSupplyReading, ReadingFilter, SqlStore, VISIBLE, opt_id,
+    DeviceStore, FleetMeterReading, FleetSupplyReading, MeterHistory, ReadingFilter, SqlStore,
+    VISIBLE, opt_id,
 };
 use crate::Result;
+use crate::billing::Reading;
 use crate::ids::*;
 use crate::ingest::{Condition, SupplyNeed};
 use crate::model::*;
@@ -468,6 +470,118 @@ impl DeviceStore for SqlStore {
         })
         .collect::<Result<_>>()
         .map(Some)
+    }
+
+    async fn meter_history(
+        &self,
+        scope: TenantId,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<MeterHistory>> {
+        let reading = |r: &AnyRow| -> Result<Reading> {
+            Ok(Reading {
+                value: r.try_get("value")?,
+                at: r.try_get("at")?,
+                reset: r.try_get::<i64, _>("reset")? != 0,
+            })
+        };
+        // Readings of a device are stored in its time order (ingest
+        // refuses older reports), so the highest id is the latest.
+        let mut series: std::collections::BTreeMap<(i64, String), MeterHistory> =
+            std::collections::BTreeMap::new();
+        for r in sqlx::query(&format!(
+            "SELECT device_id, name, value, at, reset FROM meter_readings WHERE id IN \
+             (SELECT MAX(id) FROM meter_readings WHERE at < $2 AND device_id IN \
+             (SELECT id FROM devices WHERE tenant_id IN {VISIBLE}) GROUP BY device_id, name)"
+        ))
+        .bind(scope.0)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let (device, name): (i64, String) = (r.try_get("device_id")?, r.try_get("name")?);
+            series.insert(
+                (device, name.clone()),
+                MeterHistory {
+                    device_id: DeviceId(device),
+                    meter: name,
+                    baseline: Some(reading(&r)?),
+                    readings: vec![],
+                },
+            );
+        }
+        for r in sqlx::query(&format!(
+            "SELECT device_id, name, value, at, reset FROM meter_readings WHERE at >= $2 \
+             AND at < $3 AND device_id IN (SELECT id FROM devices WHERE tenant_id IN {VISIBLE}) \
+             ORDER BY device_id, name, at, id"
+        ))
+        .bind(scope.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let (device, name): (i64, String) = (r.try_get("device_id")?, r.try_get("name")?);
+            series
+                .entry((device, name.clone()))
+                .or_insert_with(|| MeterHistory {
+                    device_id: DeviceId(device),
+                    meter: name,
+                    baseline: None,
+                    readings: vec![],
+                })
+                .readings
+                .push(reading(&r)?);
+        }
+        Ok(series.into_values().collect())
+    }
+
+    async fn device_snapshots(&self, scope: TenantId) -> Result<Vec<(DeviceId, Snapshot)>> {
+        sqlx::query(&format!(
+            "SELECT id, snapshot FROM devices WHERE tenant_id IN {VISIBLE} ORDER BY id"
+        ))
+        .bind(scope.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                DeviceId(row.try_get("id")?),
+                parse_snapshot(&row.try_get::<String, _>("snapshot")?)?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn supply_history(
+        &self,
+        scope: TenantId,
+        from: i64,
+    ) -> Result<Vec<(DeviceId, SupplyReading)>> {
+        sqlx::query(&format!(
+            "SELECT device_id, description, kind, color, percent, state, at FROM supply_readings \
+             WHERE at >= $2 AND device_id IN (SELECT id FROM devices WHERE tenant_id IN {VISIBLE}) \
+             ORDER BY device_id, at, id"
+        ))
+        .bind(scope.0)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                DeviceId(r.try_get("device_id")?),
+                SupplyReading {
+                    description: r.try_get("description")?,
+                    kind: r.try_get("kind")?,
+                    color: r.try_get("color")?,
+                    percent: r.try_get("percent")?,
+                    state: r.try_get("state")?,
+                    at: r.try_get("at")?,
+                },
+            ))
+        })
+        .collect()
     }
 
     async fn fleet_meters(&self, filter: &ReadingFilter) -> Result<Vec<FleetMeterReading>> {

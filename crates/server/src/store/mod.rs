@@ -367,6 +367,23 @@ pub trait DeviceStore: Send + Sync {
         id: DeviceId,
         open_only: bool,
     ) -> Result<Option<Vec<AlertRecord>>>;
+    /// Every meter of every visible device with readings in `[from, to)`
+    /// or before: the last reading before `from` and the readings in the
+    /// period, in time order (billing).
+    async fn meter_history(&self, scope: TenantId, from: i64, to: i64)
+    -> Result<Vec<MeterHistory>>;
+    /// The latest snapshot of every visible device.
+    async fn device_snapshots(
+        &self,
+        scope: TenantId,
+    ) -> Result<Vec<(DeviceId, printwatch_snapshot::Snapshot)>>;
+    /// Supply readings of every visible device since `from`, by device
+    /// and in time order (forecasts).
+    async fn supply_history(
+        &self,
+        scope: TenantId,
+        from: i64,
+    ) -> Result<Vec<(DeviceId, SupplyReading)>>;
     /// Meter readings of every visible device, in reading order (exports).
     async fn fleet_meters(&self, filter: &ReadingFilter) -> Result<Vec<FleetMeterReading>>;
     /// Supply readings of every visible device, in reading order (exports).
@@ -388,6 +405,17 @@ pub struct ReadingFilter {
     pub limit: i64,
     /// Only the last reading of each meter or supply in the period.
     pub latest: bool,
+}
+
+/// One meter of one device around a period, for billing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeterHistory {
+    pub device_id: DeviceId,
+    pub meter: String,
+    /// The last reading before the period.
+    pub baseline: Option<crate::billing::Reading>,
+    /// The readings in the period, in time order.
+    pub readings: Vec<crate::billing::Reading>,
 }
 
 /// One meter reading with its device, for fleet exports.
