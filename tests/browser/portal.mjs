@@ -7,7 +7,8 @@
 //
 // Steps: enrol the administrator's second factor through the API; sign in
 // with the keyboard only (e-mail, password, then the authenticator's
-// code); the dashboard; find a device by its serial and open its page; a
+// code); the dashboard; find a device by its serial and open its page; the
+// reports page and its CSV download; a
 // customer's user neither sees nor opens another customer's device (by
 // link or by editing the id in the address); axe-core on every page (no
 // serious or critical violation); screenshots at phone and desktop widths.
@@ -177,7 +178,22 @@ try {
   await axe(page, 'device');
   await shoot(browser, page, 'device');
 
-  // 6. Another customer's user sees none of it.
+  // 6. The reports page, and its CSV download.
+  await page.goto(url + '/reports');
+  check(await page.locator('h1').textContent() === 'Reports', 'the reports page');
+  await axe(page, 'reports');
+  await shoot(browser, page, 'reports');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('text=Page volume per customer (CSV)'),
+  ]);
+  const csvPath = `${shots}/page-volume-by-customer.csv`;
+  await download.saveAs(csvPath);
+  const csv = readFileSync(csvPath, 'utf8');
+  check(csv.startsWith('month,tenant_id,customer,devices,pages'), `the CSV download: ${csv.slice(0, 200)}`);
+  console.log(`downloaded ${download.suggestedFilename()}: ${csv.trim().split('\n').length - 1} customer rows`);
+
+  // 7. Another customer's user sees none of it.
   const other = await api('POST', '/api/v1/tenants', { token, body: { name: 'Elsewhere Ltd' } });
   check(other.status === 201, `a second customer: ${other.status} ${other.text}`);
   const user = await api('POST', '/api/v1/users', {
@@ -199,7 +215,7 @@ try {
   check(!(await them.content()).includes(target.serial), 'no serial of another customer');
   await theirs.close();
 
-  // 7. Sign out (the form, with its CSRF token).
+  // 8. Sign out (the form, with its CSRF token).
   await page.click('form[action="/logout"] button');
   await page.waitForURL(u => u.pathname === '/login');
   await page.goto(url + '/');

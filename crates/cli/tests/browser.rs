@@ -3,7 +3,8 @@
 //! driving Debian's Chromium through playwright-core, with axe-core on every
 //! page. The script's steps: sign in with the keyboard only and a second
 //! factor, the dashboard, a device found by its serial, another customer's
-//! user kept out (by link and by an edited address), sign-out; screenshots
+//! user kept out (by link and by an edited address), the reports page and
+//! its CSV download, sign-out; screenshots
 //! at phone and desktop widths go to `target/browser-screenshots/`
 //! (`tools/screenshots` copies them to `docs/screenshots/`).
 //!
@@ -138,7 +139,7 @@ fn the_portal_works_in_chromium() {
     );
     printwatch_testkit::report(&text);
     assert!(out.status.success(), "the browser test failed:\n{text}");
-    for page in ["sign-in", "dashboard", "devices", "device"] {
+    for page in ["sign-in", "dashboard", "devices", "device", "reports"] {
         for width in ["desktop", "phone"] {
             let shot = shots.join(format!("{page}-{width}.png"));
             assert!(shot.exists(), "{} missing", shot.display());

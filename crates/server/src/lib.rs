@@ -23,6 +23,7 @@ pub mod http;
 pub mod ids;
 pub mod ingest;
 pub mod model;
+pub mod reports;
 pub mod secrets;
 pub mod serve;
 pub mod store;

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::app::{ADMIN_PASSWORD, TestApp};
 use http_body_util::BodyExt;
 use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
-use printwatch_snapshot::{Snapshot, Supply};
+use printwatch_snapshot::{Meter, Snapshot, Source, Supply};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -22,6 +22,7 @@ crate::app_on_both!(
     the_dashboard_counts_what_needs_someone_and_links_to_it,
     a_customer_sees_only_its_own_devices_on_the_pages,
     pages_carry_a_strict_csp_and_redirect_when_signed_out,
+    reports_show_a_months_pages_and_download_as_csv,
 );
 
 struct Page {
@@ -498,4 +499,79 @@ async fn pages_carry_a_strict_csp_and_redirect_when_signed_out(app: &TestApp) {
             page.location()
         );
     }
+}
+
+async fn reports_show_a_months_pages_and_download_as_csv(app: &TestApp) {
+    let customer = app.customer("Acme").await;
+    let code = app.new_agent(&app.admin_token, customer, "basement").await;
+    let key = app.activate(&code).await.map_err(|r| r.text()).unwrap();
+    for (seq, day, total) in [(1, 2, 1_000), (2, 20, 1_750)] {
+        let mut s = printer("VOL-1", "10.4.0.1");
+        s.collected_at = format!("2025-03-{day:02}T10:00:00Z");
+        s.meters = vec![Meter {
+            name: "total".into(),
+            value: total,
+            unit: "impressions".into(),
+            oid: Source::One("1.3.6.1.2.1.43.10.2.1.4.1.1".into()),
+        }];
+        let msg = AgentMessage::Submission(Submission {
+            sent_at: s.collected_at.clone(),
+            reports: vec![DeviceReport::Full {
+                snapshot: Box::new(s),
+            }],
+        });
+        let r = app.submit(&key, code.agent_id, seq, &msg).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let cookie = sign_in(app, "admin@localhost", ADMIN_PASSWORD).await;
+    let page = browse(
+        app,
+        Method::GET,
+        "/reports?month=2025-03",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("750 pages in all"), "{}", page.text);
+    assert!(
+        page.text.contains("<td>Acme</td><td>1</td><td>750</td>"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("VOL-1"));
+    // The download links work with the session cookie (a browser's GET).
+    let link = "/api/v1/reports/page-volume?month=2025-03&amp;by=customer&amp;format=csv";
+    assert!(page.text.contains(link), "{}", page.text);
+    let csv = browse(
+        app,
+        Method::GET,
+        &link.replace("&amp;", "&"),
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text);
+    assert!(
+        csv.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.text.contains("2025-03,") && csv.text.contains(",Acme,1,750"),
+        "{}",
+        csv.text
+    );
+    // A month that is none is said so, and this month shown instead.
+    let odd = browse(
+        app,
+        Method::GET,
+        "/reports?month=2025-13",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(odd.status, StatusCode::OK);
+    assert!(odd.text.contains("not a month"), "{}", odd.text);
 }

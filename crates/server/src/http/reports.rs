@@ -1,7 +1,5 @@
 //! Reports: monthly page volume per device and per customer; the audit log.
 
-use std::collections::{BTreeMap, HashSet};
-
 use super::extract::Json;
 use super::extract::Query;
 use axum::extract::State;
@@ -13,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::csv::{self, Format};
 use super::{Access, AppState, Endpoint, Principal};
-use crate::ids::{DeviceId, TenantId};
-use crate::ingest::{month_bounds, usage};
-use crate::model::{AuditEntry, DeviceFilter, Permission};
+use crate::ingest::month_bounds;
+use crate::model::{AuditEntry, Permission};
+use crate::reports::{CustomerVolume, DeviceVolume, Viewer, customer_volumes, device_volumes};
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -62,25 +60,6 @@ enum VolumeBy {
     Customer,
 }
 
-#[derive(Serialize, JsonSchema)]
-struct DeviceVolume {
-    device_id: DeviceId,
-    tenant_id: TenantId,
-    identity: String,
-    model: Option<String>,
-    serial: Option<String>,
-    pages: u64,
-    resets: usize,
-}
-
-#[derive(Serialize, JsonSchema)]
-struct CustomerVolume {
-    tenant_id: TenantId,
-    name: String,
-    devices: usize,
-    pages: u64,
-}
-
 async fn page_volume(
     State(state): State<AppState>,
     principal: Principal,
@@ -92,60 +71,13 @@ async fn page_volume(
     let meter = q.meter.as_deref().unwrap_or("total");
     let by_customer = q.by == Some(VolumeBy::Customer);
     let csv_out = Format::csv(q.format);
-    let granted: Option<HashSet<DeviceId>> = match principal.granted_to() {
-        Some(user) => Some(
-            state
-                .store
-                .devices(&DeviceFilter {
-                    scope: principal.scope(),
-                    granted_to: Some(user),
-                    after: None,
-                    limit: i64::MAX,
-                    only: Default::default(),
-                })
-                .await?
-                .into_iter()
-                .map(|d| d.id)
-                .collect(),
-        ),
-        None => None,
+    let viewer = Viewer {
+        scope: principal.scope(),
+        granted_to: principal.granted_to(),
     };
-    let rows: Vec<DeviceVolume> = state
-        .store
-        .meter_series(principal.scope(), meter, from, to)
-        .await?
-        .into_iter()
-        .filter(|(d, _, _)| granted.as_ref().is_none_or(|g| g.contains(&d.id)))
-        .map(|(d, base, readings)| DeviceVolume {
-            device_id: d.id,
-            tenant_id: d.tenant_id,
-            identity: d.identity,
-            model: d.model,
-            serial: d.serial,
-            pages: usage(base, &readings),
-            resets: readings.iter().filter(|(_, reset)| *reset).count(),
-        })
-        .collect();
+    let rows = device_volumes(state.store.as_ref(), viewer, meter, from, to).await?;
     if by_customer {
-        let names: BTreeMap<TenantId, String> = state
-            .store
-            .tenants(principal.scope())
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t.name))
-            .collect();
-        let mut per: BTreeMap<TenantId, CustomerVolume> = BTreeMap::new();
-        for r in &rows {
-            let entry = per.entry(r.tenant_id).or_insert_with(|| CustomerVolume {
-                tenant_id: r.tenant_id,
-                name: names.get(&r.tenant_id).cloned().unwrap_or_default(),
-                devices: 0,
-                pages: 0,
-            });
-            entry.devices += 1;
-            entry.pages = entry.pages.saturating_add(r.pages);
-        }
-        let customers: Vec<_> = per.into_values().collect();
+        let customers = customer_volumes(state.store.as_ref(), viewer, &rows).await?;
         if csv_out {
             let mut body =
                 csv::row(["month", "tenant_id", "customer", "devices", "pages"].map(String::from));

@@ -11,6 +11,7 @@
 
 mod dashboard;
 mod devices;
+mod reports;
 mod signin;
 
 use askama::Template;
@@ -44,6 +45,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
     all.extend(signin::endpoints());
     all.extend(dashboard::endpoints());
     all.extend(devices::endpoints());
+    all.extend(reports::endpoints());
     all
 }
 
