@@ -11,6 +11,7 @@
 //! - [`serve`]: first start (provider tenant and administrator) and the
 //!   listener; [`tls`]: HTTPS with rustls.
 
+pub mod command;
 pub mod error;
 pub mod hashing;
 pub mod http;

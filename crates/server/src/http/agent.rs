@@ -285,7 +285,7 @@ async fn read_body(stream: &mut Body, body: &mut Vec<u8>, want: usize) -> Result
 }
 
 /// The configuration stored for `agent`, opened, for a heartbeat's receipt.
-fn pushed_config(
+pub(super) fn pushed_config(
     state: &AppState,
     agent: &crate::model::Agent,
     sealed: Option<&[u8]>,

@@ -9,7 +9,9 @@
 mod agent;
 mod agents;
 mod auth;
+mod channel;
 mod client;
+mod commands;
 mod csv;
 mod devices;
 mod endpoint;
@@ -96,10 +98,17 @@ pub struct AppState {
     pub account_limit: crate::store::LoginPolicy,
     /// Reverse proxies whose forwarding headers are believed.
     pub proxies: Arc<TrustedProxies>,
+    /// Wake-ups of the agents' channels held by this process.
+    pub hub: Arc<crate::command::ChannelHub>,
+    /// The command channel's challenges (a key derived from the master key).
+    pub challenges: Arc<crate::command::Challenges>,
+    /// How long a long-poll is held when no command waits.
+    pub poll_hold: std::time::Duration,
 }
 
 impl AppState {
     pub fn new(store: DynStore, master: MasterKey) -> AppState {
+        let challenges = crate::command::Challenges::new(master.derive("channel-challenge"));
         AppState {
             store,
             master: Arc::new(master),
@@ -118,7 +127,16 @@ impl AppState {
             token_days: DEFAULT_TOKEN_DAYS,
             account_limit: ACCOUNT_LOGIN_LIMIT,
             proxies: Arc::new(TrustedProxies::default()),
+            hub: Arc::new(crate::command::ChannelHub::default()),
+            challenges: Arc::new(challenges),
+            poll_hold: std::time::Duration::from_secs(printwatch_protocol::channel::POLL_HOLD_SECS),
         }
+    }
+
+    /// Another long-poll hold (tests).
+    pub fn with_poll_hold(mut self, hold: std::time::Duration) -> AppState {
+        self.poll_hold = hold;
+        self
     }
 
     /// Another default lifetime of new API tokens (days, 1 to 3650).
@@ -158,9 +176,11 @@ pub fn endpoints() -> Vec<Endpoint> {
     all.extend(users::endpoints());
     all.extend(tenants::endpoints());
     all.extend(agents::endpoints());
+    all.extend(commands::endpoints());
     all.extend(devices::endpoints());
     all.extend(reports::endpoints());
     all.extend(agent::endpoints());
+    all.extend(channel::endpoints());
     all
 }
 

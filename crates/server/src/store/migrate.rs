@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_agent_health.sql"),
         postgres: include_str!("../../migrations/postgres/0006_agent_health.sql"),
     },
+    Migration {
+        version: 7,
+        name: "commands",
+        sqlite: include_str!("../../migrations/sqlite/0007_commands.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_commands.sql"),
+    },
 ];
 
 /// Bring the schema up to date. Safe to run from several servers at once
