@@ -4,6 +4,7 @@
 //! `settings` and `activate`.
 
 pub mod activate;
+pub mod channel;
 pub mod daemon;
 pub mod scan;
 pub mod schedule;
