@@ -11,6 +11,7 @@ use printwatch_agent::daemon::{self, DaemonOptions, Link, Stopped};
 use printwatch_agent::settings::Settings;
 use printwatch_agent::state::StateDir;
 use printwatch_agent::transport::{Transport, TransportOptions};
+use printwatch_agent::uplink::Refusal;
 use printwatch_protocol::config::AgentConfig;
 
 #[derive(Args, Debug)]
@@ -174,6 +175,12 @@ async fn activate_cmd(a: ActivateArgs) -> anyhow::Result<()> {
 async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     let config = load_config(a.config.as_ref())?;
     let path = StateDir::resolve(a.state);
+    // Deactivated by the server: the key is gone, and that is a refusal.
+    if let Ok(uplink) = StateDir::existing(&path).uplink_state()
+        && let Some(refusal @ Refusal::Deactivated) = uplink.refused
+    {
+        return Err(fail(4, format!("stopped: {}", refusal.explain())));
+    }
     let (identity, _) = StateDir::existing(&path)
         .require_identity()
         .map_err(|e| fail(2, e))?;
