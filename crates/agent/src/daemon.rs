@@ -77,6 +77,20 @@ pub trait Link: Send + Sync + 'static {
         body: Vec<u8>,
         max_body: usize,
     ) -> BoxFuture<'a, Result<(u16, Vec<u8>), String>>;
+
+    /// A WebSocket to `path` on this link's own connection path (the
+    /// command channel). A link without one refuses: long-polling then.
+    fn websocket<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<crate::websocket::ChannelIo, crate::websocket::WsError>> {
+        let _ = path;
+        Box::pin(async {
+            Err(crate::websocket::WsError::Refused(
+                "this link has no WebSocket".into(),
+            ))
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

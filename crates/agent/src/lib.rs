@@ -13,3 +13,4 @@ pub mod spool;
 pub mod state;
 pub mod transport;
 pub mod uplink;
+pub mod websocket;

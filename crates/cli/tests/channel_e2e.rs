@@ -7,10 +7,10 @@
 //! `deactivate` stops the agent for good; a command issued through one
 //! server reaches the agent held by another on the same PostgreSQL
 //! (`PRINTWATCH_TEST_POSTGRES`, skipped with a message when unset unless
-//! `PRINTWATCH_REQUIRE_ALL=1`); and long-polling carries commands through
-//! a CONNECT proxy (tinyproxy).
+//! `PRINTWATCH_REQUIRE_ALL=1`); the WebSocket holds through a CONNECT
+//! proxy (tinyproxy); and where a box on the way refuses the Upgrade,
+//! long-polling carries the commands.
 //!
-//! There is no WebSocket yet: every command here travels by long-polling.
 //! The helpers repeat `agent_e2e.rs`'s (test files do not share code).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -361,6 +361,15 @@ fn write_config(path: &Path, fleet: &Fleet, collect: &str, extra: &str) {
     .unwrap();
 }
 
+/// Lines of the agent's log that hold `text`.
+fn log_count(state: &Path, text: &str) -> usize {
+    std::fs::read_to_string(log_path(state))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(text))
+        .count()
+}
+
 /// How many times the agent's log says it received command `id`.
 fn received(state: &Path, id: i64) -> usize {
     let log = std::fs::read_to_string(log_path(state)).unwrap_or_default();
@@ -453,6 +462,13 @@ fn commands_arrive_once_across_restarts_and_a_bad_configure_keeps_the_old() {
         || status(&state)["collections"].as_u64().unwrap_or(0) >= before + 2 * PRINTERS as u64,
     );
     assert!(proc.0.try_wait().unwrap().is_none(), "still running");
+
+    // All of it on the WebSocket.
+    assert_eq!(
+        log_count(&state, "the command channel is open (WebSocket)"),
+        1
+    );
+    assert_eq!(log_count(&state, "long-polling"), 0);
 
     // Down: commands wait, queued; back: each arrives, once.
     drop(proc);
@@ -637,13 +653,12 @@ fn tinyproxy() -> Option<(Proc, u16, tempfile::TempDir)> {
     Some((proc, port, dir))
 }
 
-/// Long-polling through a CONNECT proxy: a held poll survives the proxy,
-/// and commands come through it (the agent tunnels every connection,
-/// plain HTTP too, so a WebSocket would pass the same tunnel; what makes
-/// the fallback needed, a proxy that refuses Upgrade on plain HTTP, is
-/// not in this path).
+/// Through a CONNECT proxy (tinyproxy): the agent tunnels every
+/// connection, plain HTTP too, so the WebSocket passes the tunnel
+/// untouched and stays up past the proxy's usual idle times (pings). A
+/// box that refuses the Upgrade is the next test.
 #[test]
-fn long_polling_carries_commands_through_a_proxy() {
+fn commands_come_through_a_connect_proxy() {
     let Some((_proxy, proxy_port, proxy_dir)) = tinyproxy() else {
         return;
     };
@@ -668,11 +683,102 @@ fn long_polling_carries_commands_through_a_proxy() {
         Duration::from_secs(30),
         || status(&state)["last_contact"].is_string(),
     );
-    // Past one whole hold: the poll held through the proxy ended cleanly.
+    // A while later: the channel held through the proxy is still up.
     std::thread::sleep(Duration::from_secs(27));
     let id = server.issue(agent_id, json!({"kind": "scan_now"}));
     let c = server.answered(agent_id, id, Duration::from_secs(5));
     assert_eq!(c["state"], "done", "{c}");
     let log = std::fs::read_to_string(proxy_dir.path().join("tinyproxy.log")).unwrap_or_default();
     assert!(log.contains("CONNECT"), "through the proxy: {log}");
+    assert_eq!(
+        log_count(&state, "the command channel is open (WebSocket)"),
+        1
+    );
+}
+
+/// A middlebox in front of the server that passes plain HTTP and refuses
+/// every Upgrade (403), as a reverse proxy or firewall without WebSocket
+/// support does. (The agent tunnels through forward proxies with CONNECT,
+/// which passes an Upgrade untouched: refusing one takes a box that reads
+/// the requests, like this one.) Returns its port.
+fn refusing_upgrades(upstream: u16) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            std::thread::spawn(move || {
+                // The request head.
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if text.contains("upgrade: websocket") {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                if server.write_all(&head).is_err() {
+                    return;
+                }
+                let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone())
+                else {
+                    return;
+                };
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut client_r, &mut server_w);
+                    let _ = server_w.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut server, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                let _ = up.join();
+            });
+        }
+    });
+    port
+}
+
+/// With the WebSocket refused on the way, the agent says so, long-polls,
+/// and commands arrive as fast.
+#[test]
+fn when_the_websocket_is_refused_long_polling_carries_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = fleet("127.77.9.0/29");
+    let port = free_port();
+    let _server_proc = start_server(&dir.path().join("server"), port, &[], &[]);
+    let front = refusing_upgrades(port);
+    let server = Server::connect(port);
+    let (agent_id, code) = server.create_agent("behind a box");
+    let state = dir.path().join("agent");
+    activate(&state, front, &code);
+    let config = dir.path().join("agent.toml");
+    write_config(&config, &fleet, "1h", "");
+    let _proc = run_agent(&state, &config);
+    wait_for("the refusal seen", Duration::from_secs(30), || {
+        log_count(&state, "WebSocket was refused") >= 1
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        let issued = Instant::now();
+        let id = server.issue(agent_id, json!({"kind": "scan_now"}));
+        let c = server.answered(agent_id, id, Duration::from_secs(10));
+        latencies.push(issued.elapsed());
+        assert_eq!(c["state"], "done", "{c}");
+    }
+    latencies.sort();
+    assert!(latencies[4] < Duration::from_secs(2), "{latencies:?}");
+    assert_eq!(
+        log_count(&state, "the command channel is open (WebSocket)"),
+        0
+    );
 }

@@ -486,7 +486,12 @@ async fn connection<I>(
             tower::ServiceExt::oneshot(app.clone(), request)
         },
     );
-    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    // With upgrades: the agents' command channel is a WebSocket. Once
+    // upgraded, the connection leaves this function (and the listener's
+    // caps); the channel's handler bounds it (`http::channel`).
+    let conn = builder
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+        .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,

@@ -139,7 +139,7 @@ impl Channel {
             return Err(AnswerError::NotThisHello);
         }
         down.check()?;
-        self.challenge = None;
+        // The challenge stays: on a WebSocket, every answer names it.
         self.failures = 0;
         for id in std::mem::take(&mut self.sent_acks) {
             if let Some(r) = self.state.commands.get_mut(&id) {

@@ -47,9 +47,19 @@ pub use machine::{Channel, ChannelState, Remembered};
 
 use crate::daemon::Link;
 use crate::state::StateDir;
+use crate::websocket::WsError;
 
 pub const CHALLENGE_PATH: &str = "/agent/v1/channel/challenge";
 pub const POLL_PATH: &str = "/agent/v1/channel/poll";
+pub const WS_PATH: &str = "/agent/v1/channel/ws";
+/// After a refused Upgrade, long-polling this long before the WebSocket is
+/// tried again.
+pub const POLL_AFTER_REFUSAL: Duration = Duration::from_secs(600);
+/// The agent pings this often; a server silent (no message, no pong) for
+/// [`WS_SILENT_FOR`] is gone (a half-open connection): reconnect. Both
+/// within a minute.
+pub const WS_PING_EVERY: Duration = Duration::from_secs(15);
+pub const WS_SILENT_FOR: Duration = Duration::from_secs(40);
 /// Largest answer read (64 commands with configurations fit well).
 const MAX_ANSWER: usize = 1024 * 1024;
 /// After a deactivation, how long the result is tried before the agent
@@ -124,6 +134,8 @@ impl ChannelTask {
                 None => return Ended::Closed,
             }
         }
+        // Long-polling only until then, after the WebSocket was refused.
+        let mut polling_until: Option<Instant> = None;
         loop {
             if let Some(since) = stopping
                 && (!self.machine.has_news() || since.elapsed() > FINAL_DELIVERY)
@@ -133,20 +145,35 @@ impl ChannelTask {
             if *shutdown.borrow() {
                 return Ended::Closed;
             }
-            let exchanged = tokio::select! {
-                r = self.exchange(&mut rng) => r,
-                _ = shutdown.wait_for(|s| *s) => return Ended::Closed,
-            };
-            match exchanged {
-                Ok(commands) => {
-                    for (id, command) in commands {
-                        tracing::info!(command = id, kind = command.kind(), "command received");
-                        match self.apply(id, command).await {
-                            Some(stop) => stopping = stopping.or(stop.then(Instant::now)),
-                            None => return Ended::Closed,
+            let websocket = polling_until.is_none_or(|until| Instant::now() >= until);
+            let round = async {
+                if websocket {
+                    match self.link.websocket(WS_PATH).await {
+                        Ok(io) => self.over_websocket(io, &mut stopping, &mut rng).await,
+                        Err(WsError::Refused(why)) => {
+                            tracing::warn!(
+                                "the command channel's WebSocket was refused ({why}): long-polling for {:?}",
+                                POLL_AFTER_REFUSAL
+                            );
+                            polling_until = Some(Instant::now() + POLL_AFTER_REFUSAL);
+                            Ok(None)
                         }
+                        Err(WsError::Failed(why)) => Err(why),
+                    }
+                } else {
+                    match self.exchange(&mut rng).await {
+                        Ok(commands) => self.apply_all(commands, &mut stopping).await,
+                        Err(why) => Err(why),
                     }
                 }
+            };
+            let outcome = tokio::select! {
+                r = round => r,
+                _ = shutdown.wait_for(|s| *s) => return Ended::Closed,
+            };
+            match outcome {
+                Ok(Some(ended)) => return ended,
+                Ok(None) => {}
                 Err(why) => {
                     let wait = self.machine.on_failure(rng.r#gen());
                     tracing::warn!("the command channel: {why}; next try in {wait:?}");
@@ -161,6 +188,150 @@ impl ChannelTask {
                 }
             }
         }
+    }
+
+    /// Applies commands in order; Some(Closed) when the main loop is gone.
+    async fn apply_all(
+        &mut self,
+        commands: Vec<(u64, Command)>,
+        stopping: &mut Option<Instant>,
+    ) -> Result<Option<Ended>, String> {
+        for (id, command) in commands {
+            tracing::info!(command = id, kind = command.kind(), "command received");
+            match self.apply(id, command).await {
+                Some(stop) => *stopping = stopping.or(stop.then(Instant::now)),
+                None => return Ok(Some(Ended::Closed)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The channel on a WebSocket until it ends: Err when it broke (try
+    /// again after a backoff), Some when the task is done.
+    async fn over_websocket(
+        &mut self,
+        io: crate::websocket::ChannelIo,
+        stopping: &mut Option<Instant>,
+        rng: &mut rand::rngs::StdRng,
+    ) -> Result<Option<Ended>, String> {
+        use futures::{SinkExt as _, StreamExt as _};
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_ANSWER))
+            .max_frame_size(Some(MAX_ANSWER));
+        let mut ws =
+            tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Client, Some(config))
+                .await;
+        let broken = |e: tokio_tungstenite::tungstenite::Error| format!("the WebSocket broke: {e}");
+        // The server speaks first: its challenge.
+        let challenge = loop {
+            let first = tokio::time::timeout(WS_SILENT_FOR, ws.next())
+                .await
+                .map_err(|_| "no challenge on the WebSocket".to_owned())?;
+            match first {
+                Some(Ok(Message::Text(text))) => {
+                    let c: Challenge = serde_json::from_str(text.as_str())
+                        .map_err(|_| "the challenge does not read".to_owned())?;
+                    c.bytes()
+                        .map_err(|e| format!("the challenge does not read: {e}"))?;
+                    break c.challenge;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Err(e)) => return Err(broken(e)),
+                _ => return Err("the WebSocket closed before its challenge".into()),
+            }
+        };
+        tracing::info!("the command channel is open (WebSocket)");
+        let mut up_seq = 0u64;
+        let mut down_seq = 0u64;
+        up_seq += 1;
+        let hello = self.sealed_hello(&challenge, up_seq, rng)?;
+        ws.send(Message::Binary(hello.into()))
+            .await
+            .map_err(broken)?;
+        let mut ping = tokio::time::interval(WS_PING_EVERY);
+        ping.tick().await;
+        let mut heard = Instant::now();
+        loop {
+            tokio::select! {
+                message = ws.next() => {
+                    heard = Instant::now();
+                    match message {
+                        Some(Ok(Message::Binary(bytes))) => {
+                            let opened = envelope::open::<ChannelDown>(&self.key, Direction::ServerToAgent, &bytes)
+                                .map_err(|e| format!("a message does not open with this agent's key: {e}"))?;
+                            if opened.agent_id != self.agent_id || opened.seq <= down_seq {
+                                return Err("a message out of order, or for another agent".into());
+                            }
+                            down_seq = opened.seq;
+                            let commands = self.take_answer(&opened.message)?;
+                            if let Some(ended) = self.apply_all(commands, stopping).await? {
+                                return Ok(Some(ended));
+                            }
+                            if stopping.is_some() && !self.machine.has_news() {
+                                return Ok(Some(Ended::Deactivated));
+                            }
+                            // Acknowledgements and results go at once; the
+                            // server answers each message.
+                            if self.machine.has_news() {
+                                up_seq += 1;
+                                let hello = self.sealed_hello(&challenge, up_seq, rng)?;
+                                ws.send(Message::Binary(hello.into())).await.map_err(broken)?;
+                            }
+                        }
+                        Some(Ok(Message::Text(_))) => return Err("text on the channel".into()),
+                        Some(Ok(Message::Close(_))) | None => return Err("the server closed the WebSocket".into()),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(broken(e)),
+                    }
+                }
+                _ = ping.tick() => {
+                    if heard.elapsed() > WS_SILENT_FOR {
+                        return Err(format!("nothing from the server for {WS_SILENT_FOR:?}: a half-open connection"));
+                    }
+                    ws.send(Message::Ping(Vec::new().into())).await.map_err(broken)?;
+                }
+            }
+        }
+    }
+
+    /// The machine's hello for `challenge`, sealed under `seq`.
+    fn sealed_hello(
+        &mut self,
+        challenge: &str,
+        seq: u64,
+        rng: &mut rand::rngs::StdRng,
+    ) -> Result<Vec<u8>, String> {
+        let hello = self
+            .machine
+            .hello(challenge.to_owned(), env!("CARGO_PKG_VERSION"));
+        envelope::seal(
+            &self.key,
+            Direction::AgentToServer,
+            self.agent_id,
+            seq,
+            &hello,
+            rng,
+        )
+        .map_err(|e| format!("cannot seal the hello: {e}"))
+    }
+
+    /// An answer taken by the machine and persisted before any command is
+    /// applied (see the crash points); the commands to apply.
+    fn take_answer(&mut self, down: &ChannelDown) -> Result<Vec<(u64, Command)>, String> {
+        let before = self.machine.state().clone();
+        let commands = self
+            .machine
+            .on_answer(down, unix_now())
+            .map_err(|e| e.to_string())?;
+        // If it cannot be made durable, the commands are forgotten (not
+        // acknowledged: the server sends them again).
+        if let Err(e) = self.state.save_channel_state(self.machine.state()) {
+            self.machine = Channel::new(before);
+            return Err(format!("cannot write the channel's state: {e}"));
+        }
+        Ok(commands)
     }
 
     /// One command through the main loop; its result persisted. Some(stop),
@@ -227,19 +398,7 @@ impl ChannelTask {
         if opened.agent_id != self.agent_id || opened.seq != 1 {
             return Err("the answer is for another agent".into());
         }
-        let before = self.machine.state().clone();
-        let commands = self
-            .machine
-            .on_answer(&opened.message, unix_now())
-            .map_err(|e| e.to_string())?;
-        // Durable before any is applied (see the crash points); if it
-        // cannot be, the commands are forgotten (not acknowledged: the
-        // server sends them again).
-        if let Err(e) = self.state.save_channel_state(self.machine.state()) {
-            self.machine = Channel::new(before);
-            return Err(format!("cannot write the channel's state: {e}"));
-        }
-        Ok(commands)
+        self.take_answer(&opened.message)
     }
 }
 

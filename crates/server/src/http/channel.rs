@@ -15,6 +15,10 @@
 //!   commands and the ids of the results now stored. It comes at once when
 //!   there is anything to say.
 //!
+//! - `GET /agent/v1/channel/ws`: the same messages on a WebSocket (see
+//!   [`websocket`]); the agent falls back to long-polling when the
+//!   Upgrade is refused.
+//!
 //! Refusals as for envelopes: 401 when the hello does not authenticate
 //! (unknown agent, no key, wrong key), 403 with `reason` when the agent is
 //! revoked or expired, 400 when the challenge is not one of ours or is
@@ -26,11 +30,11 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use printwatch_protocol::ProtocolError;
 use printwatch_protocol::channel::{
     Challenge, ChannelDown, ChannelUp, CommandEnvelope, MAX_COMMANDS,
 };
 use printwatch_protocol::envelope::{self, Direction, UnverifiedHeader};
+use printwatch_protocol::{AgentKey, ProtocolError};
 
 use super::{Access, AppState, Endpoint};
 use crate::command::{CommandOutcome, SAFETY_LOOK, stored_detail};
@@ -62,6 +66,17 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .bytes()
         .sealed(),
+        Endpoint::new(
+            Method::GET,
+            "/agent/v1/channel/ws",
+            "The command channel as a WebSocket (101 Switching Protocols): the server sends a \
+             challenge (text, JSON), the agent a sealed hello naming it (binary), then sealed \
+             commands and sealed acknowledgements and results flow as binary messages; \
+             pings find a half-open connection within a minute",
+            Access::Agent,
+            axum::routing::get(websocket),
+        )
+        .upgrade(),
     ]
 }
 
@@ -73,9 +88,21 @@ async fn challenge(State(state): State<AppState>) -> Json<Challenge> {
     })
 }
 
-async fn poll(State(state): State<AppState>, body: Bytes) -> Result<Response> {
+/// A hello that authenticated: the agent, its key, the message.
+struct Hello {
+    agent: crate::model::Agent,
+    key: AgentKey,
+    seq: u64,
+    up: ChannelUp,
+}
+
+/// Opens and checks a sealed hello: the agent exists, is active and not
+/// expired, the envelope opens with its key, and (unless `challenge` is
+/// given, a WebSocket's, compared instead) the challenge is one of ours and
+/// fresh.
+async fn authenticate(state: &AppState, body: &[u8], challenge: Option<&str>) -> Result<Hello> {
     let not_authentic = || ServerError::Protocol(ProtocolError::NotAuthentic);
-    let header = UnverifiedHeader::parse(&body)?;
+    let header = UnverifiedHeader::parse(body)?;
     if header.direction != Direction::AgentToServer {
         return Err(ProtocolError::WrongDirection.into());
     }
@@ -89,30 +116,50 @@ async fn poll(State(state): State<AppState>, body: Bytes) -> Result<Response> {
     }
     let sealed_key = secrets.key_sealed.as_deref().ok_or_else(not_authentic)?;
     let key = state.master.open_agent_key(agent.id, sealed_key)?;
-    let opened = envelope::open::<ChannelUp>(&key, Direction::AgentToServer, &body)?;
+    let opened = envelope::open::<ChannelUp>(&key, Direction::AgentToServer, body)?;
     let now = crate::now();
     if let Some(refusal) = agent.refusal(now) {
         return Err(refusal);
     }
-    let hello = opened.message;
-    hello.check()?;
-    let challenge = Challenge {
-        challenge: hello.challenge.clone(),
+    let up = opened.message;
+    up.check()?;
+    match challenge {
+        Some(expected) => {
+            if up.challenge != expected {
+                return Err(not_authentic());
+            }
+        }
+        None => {
+            let bytes = Challenge {
+                challenge: up.challenge.clone(),
+            }
+            .bytes()?;
+            if !state.challenges.check(&bytes, now) {
+                return Err(ServerError::Invalid(
+                    "the channel's challenge is not this server's or too old: ask for a new one"
+                        .into(),
+                ));
+            }
+        }
     }
-    .bytes()?;
-    if !state.challenges.check(&challenge, now) {
-        return Err(ServerError::Invalid(
-            "the channel's challenge is not this server's or too old: ask for a new one".into(),
-        ));
-    }
+    Ok(Hello {
+        agent,
+        key,
+        seq: opened.seq,
+        up,
+    })
+}
 
-    // What the agent tells first: durable before anything is answered.
+/// What the agent tells (acknowledgements, results), stored before
+/// anything is answered; the ids of the results now stored.
+async fn take(state: &AppState, agent: &crate::model::Agent, up: &ChannelUp) -> Result<Vec<u64>> {
+    let now = crate::now();
     state
         .store
-        .acknowledge_commands(agent.id, &hello.acks, now)
+        .acknowledge_commands(agent.id, &up.acks, now)
         .await?;
-    let mut stored = Vec::with_capacity(hello.results.len());
-    for result in &hello.results {
+    let mut stored = Vec::with_capacity(up.results.len());
+    for result in &up.results {
         let outcome = CommandOutcome {
             ok: result.ok,
             detail: stored_detail(&result.detail),
@@ -142,9 +189,57 @@ async fn poll(State(state): State<AppState>, body: Bytes) -> Result<Response> {
         // Stored now or before (or never ours): either way, not again.
         stored.push(result.id);
     }
+    Ok(stored)
+}
+
+/// The queued commands as the agent receives them (a configure carries
+/// the configuration in force now: read again, it may have been pushed
+/// while the request was held).
+async fn envelopes(
+    state: &AppState,
+    agent: crate::ids::AgentId,
+    queued: &[crate::command::CommandRecord],
+) -> Result<Vec<CommandEnvelope>> {
+    let config = if queued.iter().any(|c| c.kind == "configure") {
+        match state.store.agent_with_secrets(agent).await? {
+            Some((now_agent, now_secrets)) => super::agent::pushed_config(
+                state,
+                &now_agent,
+                now_secrets.config_sealed.as_deref(),
+            )?,
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(queued
+        .iter()
+        .map(|command| CommandEnvelope {
+            id: command.wire_id(),
+            command: command.to_protocol(config.as_ref()),
+        })
+        .collect())
+}
+
+fn seal_down(hello: &Hello, seq: u64, down: &ChannelDown) -> Result<Vec<u8>> {
+    debug_assert!(down.check().is_ok());
+    Ok(envelope::seal(
+        &hello.key,
+        Direction::ServerToAgent,
+        hello.agent.id,
+        seq,
+        down,
+        &mut rand::rngs::OsRng,
+    )?)
+}
+
+async fn poll(State(state): State<AppState>, body: Bytes) -> Result<Response> {
+    let hello = authenticate(&state, &body, None).await?;
+    let stored = take(&state, &hello.agent, &hello.up).await?;
+    let agent = hello.agent.id;
 
     // Hold until a command is queued, or the hold ends.
-    let holder = state.hub.hold(agent.id);
+    let holder = state.hub.hold(agent);
     let deadline = tokio::time::Instant::now() + state.poll_hold;
     let queued = loop {
         let woken = holder.notify.notified();
@@ -153,7 +248,7 @@ async fn poll(State(state): State<AppState>, body: Bytes) -> Result<Response> {
         woken.as_mut().enable();
         let queued = state
             .store
-            .queued_commands(agent.id, MAX_COMMANDS as i64, crate::now())
+            .queued_commands(agent, MAX_COMMANDS as i64, crate::now())
             .await?;
         if !queued.is_empty() || !stored.is_empty() {
             break queued;
@@ -170,47 +265,194 @@ async fn poll(State(state): State<AppState>, body: Bytes) -> Result<Response> {
     };
     drop(holder);
 
-    let mut commands = Vec::with_capacity(queued.len());
-    if !queued.is_empty() {
-        // A configure carries the configuration in force now (read again:
-        // it may have been pushed while the request was held).
-        let config = if queued.iter().any(|c| c.kind == "configure") {
-            match state.store.agent_with_secrets(agent.id).await? {
-                Some((now_agent, now_secrets)) => super::agent::pushed_config(
-                    &state,
-                    &now_agent,
-                    now_secrets.config_sealed.as_deref(),
-                )?,
-                None => None,
-            }
-        } else {
-            None
-        };
-        for command in &queued {
-            commands.push(CommandEnvelope {
-                id: command.wire_id(),
-                command: command.to_protocol(config.as_ref()),
-            });
-        }
-    }
     let down = ChannelDown {
-        challenge: hello.challenge,
-        commands,
+        challenge: hello.up.challenge.clone(),
+        commands: envelopes(&state, agent, &queued).await?,
         stored,
     };
-    debug_assert!(down.check().is_ok());
-    let sealed = envelope::seal(
-        &key,
-        Direction::ServerToAgent,
-        agent.id,
-        opened.seq,
-        &down,
-        &mut rand::rngs::OsRng,
-    )?;
+    let sealed = seal_down(&hello, hello.seq, &down)?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/octet-stream")],
         sealed,
     )
         .into_response())
+}
+
+/// WebSockets waiting for their hello (unauthenticated): at most this many
+/// per process, others are refused (503) before the upgrade.
+const MAX_UNAUTHENTICATED_WS: usize = 1024;
+/// The hello must come within this long of the upgrade.
+const WS_HELLO_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+/// The server pings this often; an agent silent (no frame, no pong) for
+/// [`WS_SILENT_FOR`] is gone (a half-open connection): closed.
+const WS_PING_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+const WS_SILENT_FOR: std::time::Duration = std::time::Duration::from_secs(50);
+/// Largest message from an agent (a hello with results).
+const WS_MAX_MESSAGE: usize = MAX_HELLO;
+
+static UNAUTHENTICATED_WS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One unauthenticated WebSocket counted while it lives.
+struct Unauthenticated;
+
+impl Unauthenticated {
+    fn admit() -> Option<Unauthenticated> {
+        use std::sync::atomic::Ordering;
+        let before = UNAUTHENTICATED_WS.fetch_add(1, Ordering::SeqCst);
+        if before >= MAX_UNAUTHENTICATED_WS {
+            UNAUTHENTICATED_WS.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Unauthenticated)
+    }
+}
+
+impl Drop for Unauthenticated {
+    fn drop(&mut self) {
+        UNAUTHENTICATED_WS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The command channel on a WebSocket. The server speaks first: a fresh
+/// challenge (a text message, the JSON of [`Challenge`]); the agent's first
+/// binary message is its sealed hello naming it (within
+/// [`WS_HELLO_WITHIN`], else the connection closes). From then on every
+/// binary message is sealed: the agent's [`ChannelUp`] (the same
+/// challenge, sequence numbers increasing from 1) and the server's
+/// [`ChannelDown`] (its own sequence from 1). The server answers every
+/// message of the agent, and sends commands as they are queued (each at
+/// most once per connection: a command not acknowledged goes again on the
+/// next connection). Pings every [`WS_PING_EVERY`]; an agent silent for
+/// [`WS_SILENT_FOR`] is dropped.
+async fn websocket(
+    State(state): State<AppState>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Result<Response> {
+    let Some(pending) = Unauthenticated::admit() else {
+        return Err(ServerError::Busy);
+    };
+    Ok(ws
+        .max_message_size(WS_MAX_MESSAGE)
+        .max_frame_size(WS_MAX_MESSAGE)
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| async move {
+            if let Err(e) = serve_socket(state, socket, pending).await {
+                tracing::debug!("a command channel ended: {e}");
+            }
+        }))
+}
+
+async fn serve_socket(
+    state: AppState,
+    mut socket: axum::extract::ws::WebSocket,
+    pending: Unauthenticated,
+) -> Result<()> {
+    use axum::extract::ws::Message;
+    use base64::Engine;
+    let closed = || ServerError::Invalid("the WebSocket closed".into());
+    let challenge =
+        base64::engine::general_purpose::STANDARD.encode(state.challenges.make(crate::now()));
+    let text = serde_json::to_string(&Challenge {
+        challenge: challenge.clone(),
+    })
+    .map_err(|e| ServerError::Invalid(e.to_string()))?;
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|_| closed())?;
+    // The hello, in time.
+    let first = tokio::time::timeout(WS_HELLO_WITHIN, async {
+        loop {
+            match socket.recv().await {
+                Some(Ok(Message::Binary(bytes))) => return Some(bytes),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or_else(closed)?;
+    let mut hello = authenticate(&state, &first, Some(&challenge)).await?;
+    if hello.seq != 1 {
+        return Err(ServerError::Invalid("a WebSocket hello is number 1".into()));
+    }
+    drop(pending);
+    let agent = hello.agent.id;
+    tracing::debug!(agent = %agent, "command channel open (WebSocket)");
+    let mut last_up = hello.seq;
+    let mut down_seq = 0u64;
+    let mut sent = std::collections::HashSet::<u64>::new();
+    let mut stored = take(&state, &hello.agent, &hello.up).await?;
+    // The first answer goes at once (it tells the agent the channel is up).
+    let mut answer_due = true;
+    let holder = state.hub.hold(agent);
+    let mut ping = tokio::time::interval(WS_PING_EVERY);
+    ping.tick().await;
+    let mut heard = tokio::time::Instant::now();
+    loop {
+        let woken = holder.notify.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let queued = state
+            .store
+            .queued_commands(agent, MAX_COMMANDS as i64, crate::now())
+            .await?;
+        let new: Vec<_> = queued
+            .into_iter()
+            .filter(|c| !sent.contains(&c.wire_id()))
+            .collect();
+        if !new.is_empty() || answer_due {
+            down_seq += 1;
+            let down = ChannelDown {
+                challenge: challenge.clone(),
+                commands: envelopes(&state, agent, &new).await?,
+                stored: std::mem::take(&mut stored),
+            };
+            let sealed = seal_down(&hello, down_seq, &down)?;
+            socket
+                .send(Message::Binary(sealed.into()))
+                .await
+                .map_err(|_| closed())?;
+            sent.extend(new.iter().map(|c| c.wire_id()));
+            answer_due = false;
+        }
+        tokio::select! {
+            () = &mut woken => {}
+            () = tokio::time::sleep(SAFETY_LOOK) => {}
+            _ = ping.tick() => {
+                if heard.elapsed() > WS_SILENT_FOR {
+                    tracing::debug!(agent = %agent, "command channel silent: closed");
+                    return Ok(());
+                }
+                socket
+                    .send(Message::Ping(axum::body::Bytes::new()))
+                    .await
+                    .map_err(|_| closed())?;
+            }
+            message = socket.recv() => {
+                heard = tokio::time::Instant::now();
+                match message {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        let next = authenticate(&state, &bytes, Some(&challenge)).await?;
+                        if next.agent.id != agent || next.seq <= last_up {
+                            return Err(ServerError::Protocol(ProtocolError::NotAuthentic));
+                        }
+                        last_up = next.seq;
+                        stored.extend(take(&state, &next.agent, &next.up).await?);
+                        hello = next;
+                        answer_due = true;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Text(_))) => {
+                        return Err(ServerError::Invalid("text on the channel".into()));
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                }
+            }
+        }
+    }
 }
