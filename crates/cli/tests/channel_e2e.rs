@@ -585,23 +585,36 @@ fn a_command_issued_on_one_server_reaches_the_agent_connected_to_another() {
     });
     // Let its channel settle (the first hello).
     std::thread::sleep(Duration::from_secs(2));
-    let mut latencies = Vec::new();
-    for _ in 0..20 {
-        let issued = Instant::now();
-        let id = a.issue(agent_id, json!({"kind": "scan_now"}));
-        let c = a.answered(agent_id, id, Duration::from_secs(10));
-        latencies.push(issued.elapsed());
-        assert_eq!(c["state"], "done", "{c}");
-        assert_eq!(received(&state, id), 1);
+    // Issue to result stored, through B (the agent's server) and through
+    // A (across): `PRINTWATCH_CHANNEL_COMMANDS` each (20 by default; the
+    // benchmark in BENCHMARKS.md runs 100).
+    let count: usize = std::env::var("PRINTWATCH_CHANNEL_COMMANDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    let b = Server::connect(port_b);
+    for (label, server) in [("one server (B)", &b), ("across servers (A to B)", &a)] {
+        let mut latencies = Vec::new();
+        for _ in 0..count {
+            let issued = Instant::now();
+            let id = server.issue(agent_id, json!({"kind": "scan_now"}));
+            let c = server.answered(agent_id, id, Duration::from_secs(10));
+            latencies.push(issued.elapsed());
+            assert_eq!(c["state"], "done", "{c}");
+            assert_eq!(received(&state, id), 1);
+        }
+        latencies.sort();
+        let at = |q: f64| {
+            latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1]
+        };
+        eprintln!(
+            "command latency, {label}, {count} commands (issue to result stored, GET every 20 ms): p50 {:?}, p99 {:?}, max {:?}",
+            at(0.5),
+            at(0.99),
+            latencies[latencies.len() - 1]
+        );
+        assert!(at(0.99) < Duration::from_secs(1), "{label}: {latencies:?}");
     }
-    latencies.sort();
-    let worst = latencies[latencies.len() - 1];
-    eprintln!(
-        "issued on A, answered by the agent on B: median {:?}, worst {:?}",
-        latencies[latencies.len() / 2],
-        worst
-    );
-    assert!(worst < Duration::from_secs(1), "{latencies:?}");
     let _ = Command::new("psql")
         .arg(std::env::var("PRINTWATCH_TEST_POSTGRES").unwrap_or_default())
         .arg("-c")
