@@ -185,10 +185,17 @@ pub fn check_channel_up(data: &[u8]) {
 }
 
 /// Arbitrary bytes as what the agent reads on the command channel: the
-/// JSON of a [`ChannelDown`]. No panic; what parses serialises back to the
+/// server's [`Challenge`] (its bytes within bounds when they decode) and
+/// the JSON of a [`ChannelDown`]. No panic; what parses serialises back to the
 /// same message (unknown command kinds read as `unknown` and stay so), and
 /// [`ChannelDown::check`] bounds what is kept.
 pub fn check_channel_down(data: &[u8]) {
+    // The agent reads the server's challenge too (plain JSON).
+    if let Ok(challenge) = serde_json::from_slice::<Challenge>(data)
+        && let Ok(bytes) = challenge.bytes()
+    {
+        assert!((channel::MIN_CHALLENGE..=channel::MAX_CHALLENGE).contains(&bytes.len()));
+    }
     let Ok(down) = serde_json::from_slice::<ChannelDown>(data) else {
         return;
     };

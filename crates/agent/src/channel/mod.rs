@@ -252,11 +252,11 @@ impl ChannelTask {
             .map_err(broken)?;
         let mut ping = tokio::time::interval(WS_PING_EVERY);
         ping.tick().await;
-        let mut heard = Instant::now();
+        let mut heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 message = ws.next() => {
-                    heard = Instant::now();
+                    heard = tokio::time::Instant::now();
                     match message {
                         Some(Ok(Message::Binary(bytes))) => {
                             let opened = envelope::open::<ChannelDown>(&self.key, Direction::ServerToAgent, &bytes)
@@ -325,8 +325,12 @@ impl ChannelTask {
             .machine
             .on_answer(down, unix_now())
             .map_err(|e| e.to_string())?;
-        // If it cannot be made durable, the commands are forgotten (not
-        // acknowledged: the server sends them again).
+        // Written only when something changed (an idle long-poll answers
+        // every 25 s). If it cannot be made durable, the commands are
+        // forgotten (not acknowledged: the server sends them again).
+        if self.machine.state() == &before {
+            return Ok(commands);
+        }
         if let Err(e) = self.state.save_channel_state(self.machine.state()) {
             self.machine = Channel::new(before);
             return Err(format!("cannot write the channel's state: {e}"));
@@ -407,4 +411,79 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    struct NoLink;
+
+    impl Link for NoLink {
+        fn post<'a>(
+            &'a self,
+            _path: &'a str,
+            _content_type: &'a str,
+            _body: Vec<u8>,
+            _max_body: usize,
+        ) -> futures::future::BoxFuture<'a, Result<(u16, Vec<u8>), String>> {
+            Box::pin(async { Err("no server".to_owned()) })
+        }
+    }
+
+    /// A server that upgraded, sent its challenge and then went silent (a
+    /// half-open connection): the agent gives the connection up after
+    /// [`WS_SILENT_FOR`], within a minute, on a paused clock.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_websocket_is_given_up_within_a_minute() {
+        use futures::SinkExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::protocol::Role;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (apply, _applies) = mpsc::unbounded_channel();
+        let (_stop, shutdown) = watch::channel(false);
+        let mut task = ChannelTask {
+            machine: Channel::new(ChannelState::default()),
+            state: StateDir::create(dir.path()).expect("state"),
+            link: Arc::new(NoLink),
+            key: AgentKey::from_bytes([1; 32]),
+            agent_id: AgentId(1),
+            apply,
+            shutdown,
+        };
+        let (agent_side, server_side) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                server_side,
+                Role::Server,
+                None,
+            )
+            .await;
+            use base64::Engine as _;
+            let challenge = base64::engine::general_purpose::STANDARD.encode([5u8; 40]);
+            let text = format!("{{\"challenge\":\"{challenge}\"}}");
+            ws.send(Message::Text(text.into())).await.expect("sent");
+            // Then nothing: not even pongs (the stream is never read).
+            let mut inner = ws.into_inner();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            let _ = inner.write_all(b"").await;
+            let mut buf = [0u8; 1];
+            let _ = inner.read(&mut buf).await;
+        });
+        let started = tokio::time::Instant::now();
+        let mut stopping = None;
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let ended = task
+            .over_websocket(Box::new(agent_side), &mut stopping, &mut rng)
+            .await;
+        let why = ended.expect_err("given up");
+        assert!(why.contains("half-open"), "{why}");
+        let took = started.elapsed();
+        assert!(
+            took >= WS_SILENT_FOR && took < Duration::from_secs(60),
+            "{took:?}"
+        );
+        server.abort();
+    }
 }
