@@ -191,6 +191,32 @@ async fn hellos_that_do_not_authenticate_close_the_socket() {
     )
     .await;
     assert!(next(&mut first, &key).await.is_some());
+    // A message far larger than the socket's read buffer (64 results of
+    // 4 KiB that do not compress) comes through whole.
+    let results: Vec<CommandResult> = (0..64)
+        .map(|i| CommandResult {
+            id: 1_000_000 + i,
+            ok: false,
+            detail: {
+                use rand::Rng;
+                rand::thread_rng()
+                    .sample_iter(rand::distributions::Alphanumeric)
+                    .take(4096)
+                    .map(char::from)
+                    .collect()
+            },
+        })
+        .collect();
+    send(
+        &mut first,
+        &key,
+        agent,
+        2,
+        &up(&first_challenge, vec![], results),
+    )
+    .await;
+    let (_, answer) = next(&mut first, &key).await.expect("answered");
+    assert_eq!(answer.stored.len(), 64);
     // Not an Upgrade: refused as JSON.
     let r = app
         .call(Method::GET, "/agent/v1/channel/ws", None, None)

@@ -335,7 +335,7 @@ async fn websocket(
     Ok(ws
         .max_message_size(WS_MAX_MESSAGE)
         .max_frame_size(WS_MAX_MESSAGE)
-        .read_buffer_size(16 * 1024)
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             if let Err(e) = serve_socket(state, socket, pending).await {
