@@ -403,6 +403,34 @@ async fn hellos_that_do_not_authenticate_are_refused(app: &TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // An agent that does not exist: refused on the header, the rest
+    // never read (here it is not even sent).
+    let nobody = Agent {
+        id: AgentId(987_654),
+        key: a.key.clone(),
+        tenant: a.tenant,
+    };
+    let (status, _) = poll(&router, &nobody, &hello(&c, vec![], vec![]))
+        .await
+        .expect_err("refused");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let sealed = envelope::seal(
+        &a.key,
+        Direction::AgentToServer,
+        AgentId(987_654),
+        1,
+        &hello(&c, vec![], vec![]),
+        &mut rand::rngs::OsRng,
+    )
+    .expect("seal");
+    let (status, _) = post(
+        &router,
+        "/agent/v1/channel/poll",
+        "application/octet-stream",
+        sealed[..envelope::HEADER_LEN].to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Results of commands that are not the agent's are confirmed (they can
     // never be stored) and change nothing.
     let down = poll(

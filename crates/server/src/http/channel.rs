@@ -25,7 +25,6 @@
 //! too old (ask for a new one).
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -233,7 +232,46 @@ fn seal_down(hello: &Hello, seq: u64, down: &ChannelDown) -> Result<Vec<u8>> {
     )?)
 }
 
-async fn poll(State(state): State<AppState>, body: Bytes) -> Result<Response> {
+/// A hello's body, read header first as envelopes are (`agent.rs`): an
+/// agent that does not exist or has no key is refused after
+/// [`envelope::HEADER_LEN`] bytes, and the bodies read are bounded by
+/// their own [`super::EnvelopeGate`] (one per agent, a byte budget for
+/// all): the uplink's envelopes and the channel's hellos of one agent
+/// travel at the same time and must not refuse each other.
+async fn hello_body(state: &AppState, request: axum::extract::Request) -> Result<Vec<u8>> {
+    let not_authentic = || ServerError::Protocol(ProtocolError::NotAuthentic);
+    let declared = super::agent::declared_length(request.headers())?;
+    if let Some(size) = declared.filter(|&n| n > MAX_HELLO) {
+        return Err(ProtocolError::TooLarge {
+            size,
+            limit: MAX_HELLO,
+        }
+        .into());
+    }
+    let mut incoming = request.into_body();
+    let mut body = Vec::new();
+    super::agent::read_body(&mut incoming, &mut body, envelope::HEADER_LEN, MAX_HELLO).await?;
+    let header = UnverifiedHeader::parse_prefix(&body)?;
+    let (agent, secrets) = state
+        .store
+        .agent_with_secrets(header.agent_id)
+        .await?
+        .ok_or_else(not_authentic)?;
+    if agent.state != AgentState::Active || secrets.key_sealed.is_none() {
+        return Err(not_authentic());
+    }
+    let _admitted = state
+        .hellos
+        .admit(agent.id, declared.unwrap_or(MAX_HELLO))?;
+    if let Some(size) = declared {
+        body.reserve_exact(size.saturating_sub(body.len()));
+    }
+    super::agent::read_body(&mut incoming, &mut body, usize::MAX, MAX_HELLO).await?;
+    Ok(body)
+}
+
+async fn poll(State(state): State<AppState>, request: axum::extract::Request) -> Result<Response> {
+    let body = hello_body(&state, request).await?;
     let hello = authenticate(&state, &body, None).await?;
     let stored = take(&state, &hello.agent, &hello.up).await?;
     let agent = hello.agent.id;
@@ -280,8 +318,9 @@ async fn poll(State(state): State<AppState>, body: Bytes) -> Result<Response> {
 }
 
 /// WebSockets waiting for their hello (unauthenticated): at most this many
-/// per process, others are refused (503) before the upgrade.
-const MAX_UNAUTHENTICATED_WS: usize = 1024;
+/// per process (each may hold one message of up to [`WS_MAX_MESSAGE`]),
+/// others are refused (503) before the upgrade.
+const MAX_UNAUTHENTICATED_WS: usize = 256;
 /// The hello must come within this long of the upgrade.
 const WS_HELLO_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// The server pings this often; an agent silent (no frame, no pong) for

@@ -49,6 +49,8 @@ pub const MAX_API_BODY: usize = 256 * 1024;
 /// Largest request body of the endpoints open to anyone (logging in, agent
 /// activation): their bodies are a few hundred bytes.
 pub const MAX_PUBLIC_BODY: usize = 8 * 1024;
+/// Bytes of long-poll hellos being received at once, all agents together.
+pub const HELLO_BUDGET: usize = 16 * 1024 * 1024;
 /// Lifetime of a new API token when none is asked for.
 pub const DEFAULT_TOKEN_DAYS: u32 = 90;
 /// Longest e-mail address (RFC 5321's path limit less the brackets).
@@ -92,6 +94,9 @@ pub struct AppState {
     pub hasher: HashPool,
     /// Envelope bodies being received, not authenticated yet.
     pub envelopes: Arc<EnvelopeGate>,
+    /// Long-poll hellos being received, not authenticated yet (a gate of
+    /// their own: an agent's uplink and channel send at the same time).
+    pub hellos: Arc<EnvelopeGate>,
     /// Lifetime of a new API token when none is asked for (days).
     pub token_days: u32,
     /// Failed logins per account, in the database (all servers).
@@ -124,6 +129,7 @@ impl AppState {
             )),
             hasher: HashPool::default(),
             envelopes: Arc::new(EnvelopeGate::new(DEFAULT_ENVELOPE_BUDGET)),
+            hellos: Arc::new(EnvelopeGate::new(HELLO_BUDGET)),
             token_days: DEFAULT_TOKEN_DAYS,
             account_limit: ACCOUNT_LOGIN_LIMIT,
             proxies: Arc::new(TrustedProxies::default()),
