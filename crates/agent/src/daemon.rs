@@ -227,6 +227,7 @@ pub async fn run(options: DaemonOptions) -> Result<Stopped, DaemonError> {
         agent_id: identity.agent_id,
         apply: apply_tx,
         shutdown: options.shutdown.clone(),
+        status: Some(status.clone()),
     };
     let mut channel = tokio::spawn(channel.run());
     let mut channel_running = true;

@@ -79,6 +79,9 @@ pub struct Status {
     pub last_error: Option<String>,
     /// The agent's clock minus the server's (seconds), at the last heartbeat.
     pub clock_error: Option<i64>,
+    /// The command channel: `websocket`, `long-polling` or `down`.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 pub struct StateDir {

@@ -247,7 +247,8 @@ fn status_cmd(a: StatusArgs) -> anyhow::Result<()> {
     let answer = serde_json::json!({
         "agent_id": identity.as_ref().map(|i| i.agent_id),
         "server": identity.as_ref().map(|i| i.server.clone()),
-        "activated": identity.is_some(),
+        // Deactivated by the server: the key is erased.
+        "activated": identity.is_some() && uplink.refused != Some(Refusal::Deactivated),
         "state_dir": path.display().to_string(),
         "running": status.running,
         "last_contact": last_contact,
@@ -263,6 +264,7 @@ fn status_cmd(a: StatusArgs) -> anyhow::Result<()> {
         "config_error": status.config_error,
         "clock_error_secs": status.clock_error,
         "updated_at": status.updated_at,
+        "channel": status.channel,
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&answer)?);

@@ -469,6 +469,7 @@ fn commands_arrive_once_across_restarts_and_a_bad_configure_keeps_the_old() {
         1
     );
     assert_eq!(log_count(&state, "long-polling"), 0);
+    assert_eq!(status(&state)["channel"], "websocket");
 
     // Down: commands wait, queued; back: each arrives, once.
     drop(proc);
@@ -504,6 +505,15 @@ fn commands_arrive_once_across_restarts_and_a_bad_configure_keeps_the_old() {
     let c = server.answered(agent_id, id, Duration::from_secs(5));
     assert_eq!(c["state"], "done", "{c}");
     assert!(!state.join("key").exists(), "the key is erased");
+    let st = status(&state);
+    assert_eq!(st["activated"], false, "{st}");
+    assert!(
+        st["refused"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deactivated"),
+        "{st}"
+    );
     let (_, a) = http(
         port,
         "GET",
@@ -794,4 +804,5 @@ fn when_the_websocket_is_refused_long_polling_carries_commands() {
         log_count(&state, "the command channel is open (WebSocket)"),
         0
     );
+    assert_eq!(status(&state)["channel"], "long-polling");
 }

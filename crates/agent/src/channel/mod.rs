@@ -117,6 +117,8 @@ pub struct ChannelTask {
     pub agent_id: AgentId,
     pub apply: mpsc::UnboundedSender<Apply>,
     pub shutdown: watch::Receiver<bool>,
+    /// Where the daemon's status says how the channel is held.
+    pub status: Option<Arc<std::sync::Mutex<crate::state::Status>>>,
 }
 
 impl ChannelTask {
@@ -162,7 +164,10 @@ impl ChannelTask {
                     }
                 } else {
                     match self.exchange(&mut rng).await {
-                        Ok(commands) => self.apply_all(commands, &mut stopping).await,
+                        Ok(commands) => {
+                            self.mode("long-polling");
+                            self.apply_all(commands, &mut stopping).await
+                        }
                         Err(why) => Err(why),
                     }
                 }
@@ -175,6 +180,7 @@ impl ChannelTask {
                 Ok(Some(ended)) => return ended,
                 Ok(None) => {}
                 Err(why) => {
+                    self.mode("down");
                     let wait = self.machine.on_failure(rng.r#gen());
                     tracing::warn!("the command channel: {why}; next try in {wait:?}");
                     let wait = match stopping {
@@ -243,6 +249,7 @@ impl ChannelTask {
             }
         };
         tracing::info!("the command channel is open (WebSocket)");
+        self.mode("websocket");
         let mut up_seq = 0u64;
         let mut down_seq = 0u64;
         up_seq += 1;
@@ -336,6 +343,18 @@ impl ChannelTask {
             return Err(format!("cannot write the channel's state: {e}"));
         }
         Ok(commands)
+    }
+
+    /// The channel's mode in the daemon's status (written with its next update).
+    fn mode(&self, mode: &str) {
+        if let Some(status) = &self.status {
+            let mut s = status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if s.channel.as_deref() != Some(mode) {
+                s.channel = Some(mode.to_owned());
+            }
+        }
     }
 
     /// One command through the main loop; its result persisted. Some(stop),
@@ -451,6 +470,7 @@ mod tests {
             agent_id: AgentId(1),
             apply,
             shutdown,
+            status: None,
         };
         let (agent_side, server_side) = tokio::io::duplex(64 * 1024);
         let server = tokio::spawn(async move {
