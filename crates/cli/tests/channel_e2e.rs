@@ -806,3 +806,39 @@ fn when_the_websocket_is_refused_long_polling_carries_commands() {
     );
     assert_eq!(status(&state)["channel"], "long-polling");
 }
+
+/// The server stops and comes back: the agent's WebSocket is opened again
+/// (backoff with jitter) and commands flow as before.
+#[test]
+fn the_channel_comes_back_after_the_server_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = fleet("127.77.10.0/29");
+    let port = free_port();
+    let data = dir.path().join("server");
+    let server_proc = start_server(&data, port, &[], &[]);
+    let server = Server::connect(port);
+    let (agent_id, code) = server.create_agent("reconnecting");
+    let state = dir.path().join("agent");
+    activate(&state, port, &code);
+    let config = dir.path().join("agent.toml");
+    write_config(&config, &fleet, "1h", "");
+    let _proc = run_agent(&state, &config);
+    wait_for("the channel", Duration::from_secs(30), || {
+        status(&state)["channel"] == "websocket"
+    });
+    drop(server_proc);
+    wait_for("the channel seen down", Duration::from_secs(30), || {
+        status(&state)["channel"] == "down"
+    });
+    let _server_proc = start_server(&data, port, &[], &[]);
+    let server = Server::connect(port);
+    let issued = Instant::now();
+    let id = server.issue(agent_id, json!({"kind": "scan_now"}));
+    let c = server.answered(agent_id, id, Duration::from_secs(30));
+    assert_eq!(c["state"], "done", "{c}");
+    eprintln!("answered {:?} after the restart", issued.elapsed());
+    assert_eq!(
+        log_count(&state, "the command channel is open (WebSocket)"),
+        2
+    );
+}
