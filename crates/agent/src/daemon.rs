@@ -1,10 +1,12 @@
 //! The agent daemon: wires the sans-IO parts (the [`Schedule`], the
 //! [`Uplink`]) to tokio, the SNMP collector, the [`Spool`] and the server.
 //!
-//! Two tasks: the main loop runs the schedule, the sweeps and collections
-//! (spawned), and appends their readings to the spool; the uplink task
-//! owns the uplink state machine and the only connection to the server,
-//! sending heartbeats when asked and the spool's records in order.
+//! Three tasks: the main loop runs the schedule, the sweeps and collections
+//! (spawned), appends their readings to the spool and applies the
+//! server's commands; the uplink task owns the uplink state machine,
+//! sending heartbeats when asked and the spool's records in order; the
+//! channel task (`crate::channel`) holds the command channel open and
+//! hands the commands to the main loop.
 //!
 //! ## Crash points (SIGKILL, power loss)
 //! - During a collection: nothing of it is in the spool yet; it is
@@ -37,6 +39,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use printwatch_printer::{ProfileSet, collect};
 use printwatch_protocol::AgentId;
+use printwatch_protocol::channel::Command;
 use printwatch_protocol::config::AgentConfig;
 use printwatch_protocol::message::{Heartbeat, PushedConfig, SweepSummary};
 use printwatch_snapshot::Snapshot;
@@ -45,6 +48,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::channel::{Apply, Channel, ChannelTask, Ended, Outcome};
 use crate::scan::{self, ScanOptions, ScanProgress, ScanReport};
 use crate::schedule::{Schedule, Task};
 use crate::settings::Settings;
@@ -73,6 +77,20 @@ pub trait Link: Send + Sync + 'static {
         body: Vec<u8>,
         max_body: usize,
     ) -> BoxFuture<'a, Result<(u16, Vec<u8>), String>>;
+
+    /// A WebSocket to `path` on this link's own connection path (the
+    /// command channel). A link without one refuses: long-polling then.
+    fn websocket<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<crate::websocket::ChannelIo, crate::websocket::WsError>> {
+        let _ = path;
+        Box::pin(async {
+            Err(crate::websocket::WsError::Refused(
+                "this link has no WebSocket".into(),
+            ))
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +146,12 @@ struct Known {
 pub async fn run(options: DaemonOptions) -> Result<Stopped, DaemonError> {
     let state = StateDir::create(&options.state)?;
     let _lock = state.lock()?;
+    if state.uplink_state()?.refused == Some(Refusal::Deactivated) {
+        // The key was erased by the server's command: nothing to run with.
+        return Ok(Stopped::Refused(Refusal::Deactivated));
+    }
     let (identity, key) = state.require_identity()?;
+    let channel_key = key.clone();
     let mut pushed = state.pushed_config()?;
     let mut settings = match &pushed {
         Some(p) => match Settings::from_config(&options.config.overridden_by(&p.config)) {
@@ -193,6 +216,21 @@ pub async fn run(options: DaemonOptions) -> Result<Stopped, DaemonError> {
         agent_id: identity.agent_id,
     };
     let mut sender = tokio::spawn(sender.run());
+    let mut sender_running = true;
+
+    let (apply_tx, mut applies) = mpsc::unbounded_channel::<Apply>();
+    let channel = ChannelTask {
+        machine: Channel::new(state.channel_state()?),
+        state: StateDir::existing(state.path()),
+        link: options.link.clone(),
+        key: channel_key,
+        agent_id: identity.agent_id,
+        apply: apply_tx,
+        shutdown: options.shutdown.clone(),
+        status: Some(status.clone()),
+    };
+    let mut channel = tokio::spawn(channel.run());
+    let mut channel_running = true;
 
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
     let clock = Instant::now();
@@ -243,12 +281,73 @@ pub async fn run(options: DaemonOptions) -> Result<Stopped, DaemonError> {
         tokio::select! {
             () = tokio::time::sleep(sleep) => {}
             _ = shutdown.wait_for(|s| *s) => break Stopped::Shutdown,
-            done = &mut sender => {
+            done = &mut sender, if sender_running => {
                 // The uplink task ends only on a refusal (or a bug).
                 break match done {
                     Ok(Some(refusal)) => Stopped::Refused(refusal),
                     _ => Stopped::Shutdown,
                 };
+            }
+            ended = &mut channel, if channel_running => {
+                channel_running = false;
+                match ended {
+                    Ok(Ended::Deactivated) => break Stopped::Refused(Refusal::Deactivated),
+                    Ok(Ended::Closed) => {}
+                    Err(e) => tracing::error!("the command channel stopped: {e}"),
+                }
+            }
+            Some(apply) = applies.recv() => {
+                let Apply { id, command, done } = apply;
+                tracing::debug!(command = id, kind = command.kind(), "applying a command");
+                let outcome = match command {
+                    Command::ScanNow => {
+                        if settings.ranges.is_empty() {
+                            Outcome::failed("no scan.ranges configured: nothing to sweep")
+                        } else if schedule.run_now(Task::Sweep, now_ms()) {
+                            Outcome::ok("a discovery sweep started")
+                        } else {
+                            Outcome::ok("a discovery sweep is running already")
+                        }
+                    }
+                    Command::CollectNow { target } => {
+                        // Answered by the collection itself.
+                        let candidates = credentials_for(&target, &known, &settings);
+                        tokio::spawn(collect_now(
+                            target,
+                            settings.port,
+                            candidates,
+                            engine.clone(),
+                            options.profiles.clone(),
+                            events_tx.clone(),
+                            done,
+                        ));
+                        continue;
+                    }
+                    Command::Configure(pushed) => {
+                        let version = pushed.version;
+                        match apply_push(&state, &status, &options.config, *pushed, &mut settings, &mut schedule, now_ms(), &mut rng) {
+                            Ok(()) => Outcome::ok(format!("configuration version {version} in force")),
+                            Err(e) => Outcome::failed(e),
+                        }
+                    }
+                    Command::Deactivate => {
+                        // Stop sending first, then the refusal (for every
+                        // later start), then the key.
+                        sender.abort();
+                        sender_running = false;
+                        match deactivate(&state, &status) {
+                            Ok(()) => Outcome { ok: true, detail: "key erased; the agent stopped sending".into(), stop: true },
+                            Err(e) => Outcome { ok: false, detail: format!("the key could not be erased: {e}"), stop: true },
+                        }
+                    }
+                    other => Outcome::failed(format!(
+                        "this agent (version {}) cannot do the command {:?}: update it",
+                        env!("CARGO_PKG_VERSION"),
+                        other.kind()
+                    )),
+                };
+                let _ = done.send(outcome);
+                write_status(&state, &status, &spool);
             }
             Some(event) = events.recv() => match event {
                 Event::Swept(report, summary, credentials) => {
@@ -293,7 +392,7 @@ pub async fn run(options: DaemonOptions) -> Result<Stopped, DaemonError> {
                     }
                 }
                 Event::Pushed(config) => {
-                    apply_push(&state, &status, &options.config, config, &mut settings, &mut schedule, now_ms(), &mut rng);
+                    let _ = apply_push(&state, &status, &options.config, config, &mut settings, &mut schedule, now_ms(), &mut rng);
                     write_status(&state, &status, &spool);
                 }
                 Event::Refused(refusal) => break Stopped::Refused(refusal),
@@ -302,14 +401,16 @@ pub async fn run(options: DaemonOptions) -> Result<Stopped, DaemonError> {
     };
     let _ = stop_scan_tx.send(true);
     sender.abort();
+    channel.abort();
     lock(&status).running = false;
     write_status(&state, &status, &spool);
     Ok(stopped)
 }
 
-/// Applies a configuration pushed by the server: checked first (a bad one
-/// is refused, the one in force stays, the next heartbeat says why), then
-/// persisted, then in force without a restart.
+/// Applies a configuration pushed by the server (in a heartbeat's receipt
+/// or a `configure` command): checked first (a bad one is refused, the one
+/// in force stays, the next heartbeat says why), then persisted, then in
+/// force without a restart.
 #[allow(clippy::too_many_arguments)]
 fn apply_push<R: Rng>(
     state: &StateDir,
@@ -320,14 +421,14 @@ fn apply_push<R: Rng>(
     schedule: &mut Schedule,
     now: u64,
     rng: &mut R,
-) {
+) -> Result<(), String> {
     let merged = file.overridden_by(&pushed.config);
     match Settings::from_config(&merged) {
         Ok(new) => {
             if let Err(e) = state.save_pushed_config(&pushed) {
                 tracing::warn!("cannot keep the pushed configuration: {e}");
                 lock(status).config_error = Some(format!("cannot store it: {e}"));
-                return;
+                return Err(format!("cannot store it: {e}"));
             }
             schedule.set_intervals(new.intervals, now, rng);
             *settings = new;
@@ -338,15 +439,112 @@ fn apply_push<R: Rng>(
                 version = pushed.version,
                 "configuration pushed by the server applied"
             );
+            Ok(())
         }
         Err(e) => {
             tracing::warn!(
                 version = pushed.version,
                 "configuration pushed by the server refused: {e}"
             );
-            lock(status).config_error = Some(format!("version {}: {e}", pushed.version));
+            let why = format!("version {}: {e}", pushed.version);
+            lock(status).config_error = Some(why.clone());
+            Err(why)
         }
     }
+}
+
+/// The `deactivate` command: the refusal written (every later start ends
+/// at once with it), then the key erased.
+fn deactivate(state: &StateDir, status: &Mutex<Status>) -> Result<(), DaemonError> {
+    let mut uplink = state.uplink_state()?;
+    uplink.refused = Some(Refusal::Deactivated);
+    state.save_uplink_state(&uplink)?;
+    state.erase_key()?;
+    lock(status).last_error = Some(Refusal::Deactivated.explain().to_owned());
+    tracing::warn!("{}", Refusal::Deactivated.explain());
+    Ok(())
+}
+
+/// Credential sets to try for `collect_now`: the known device's at that
+/// address first, then the configured ones in order.
+fn credentials_for(
+    target: &str,
+    known: &HashMap<String, Known>,
+    settings: &Settings,
+) -> Vec<Credentials> {
+    let mut out: Vec<Credentials> = known
+        .values()
+        .filter(|k| target == k.address.to_string() || target == k.address.ip().to_string())
+        .map(|k| k.credentials.clone())
+        .collect();
+    out.extend(settings.credentials.iter().cloned());
+    out
+}
+
+/// `HOST`, `HOST:PORT` or `[IPv6]:PORT` (port 161 by default: the
+/// configured `scan.port`).
+async fn resolve_target(target: &str, default_port: u16) -> Result<SocketAddr, String> {
+    if let Ok(address) = target.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    if let Ok(ip) = target.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    let with_port = if target
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        target.to_owned()
+    } else {
+        format!("{target}:{default_port}")
+    };
+    tokio::net::lookup_host(with_port)
+        .await
+        .map_err(|e| format!("{target}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{target}: no address"))
+}
+
+/// The `collect_now` command: one device, with the first credential set
+/// that answers; the reading is spooled like any other.
+async fn collect_now(
+    target: String,
+    default_port: u16,
+    credentials: Vec<Credentials>,
+    engine: Arc<SnmpEngine>,
+    profiles: Arc<ProfileSet>,
+    events: mpsc::UnboundedSender<Event>,
+    done: tokio::sync::oneshot::Sender<Outcome>,
+) {
+    let outcome = async {
+        let address = resolve_target(&target, default_port).await?;
+        let options = SnmpOptions::default();
+        let mut last = String::from("no credential set to try");
+        for creds in &credentials {
+            let session = match engine.session(address, creds, &options).await {
+                Ok(s) => s,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            match collect(&session, &address.to_string(), &profiles).await {
+                Ok(mut snapshot) => {
+                    snapshot.addresses = vec![address.ip().to_string()];
+                    let what = snapshot.identity().unwrap_or_else(|| address.to_string());
+                    let _ = events.send(Event::Collected(vec![snapshot], None));
+                    return Ok(format!("collected {what}"));
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(format!("{target}: {last}"))
+    }
+    .await;
+    let _ = done.send(match outcome {
+        Ok(detail) => Outcome::ok(detail),
+        Err(detail) => Outcome::failed(detail),
+    });
 }
 
 async fn sweep(

@@ -4,6 +4,7 @@
 //! `settings` and `activate`.
 
 pub mod activate;
+pub mod channel;
 pub mod daemon;
 pub mod scan;
 pub mod schedule;
@@ -12,3 +13,4 @@ pub mod spool;
 pub mod state;
 pub mod transport;
 pub mod uplink;
+pub mod websocket;

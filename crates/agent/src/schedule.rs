@@ -123,6 +123,17 @@ impl Schedule {
         }
     }
 
+    /// Run `task` now (a command from the server); false when it is
+    /// running already (it is not started twice).
+    pub fn run_now(&mut self, task: Task, now: u64) -> bool {
+        let i = task as usize;
+        if self.running[i] {
+            return false;
+        }
+        self.next[i] = self.next[i].min(now);
+        true
+    }
+
     pub fn is_running(&self, task: Task) -> bool {
         self.running[task as usize]
     }
@@ -137,6 +148,29 @@ fn jittered<R: Rng>(every: Duration, rng: &mut R) -> u64 {
     let base = ms(every);
     let spread = base / 10;
     base - spread + rng.gen_range(0..=spread * 2)
+}
+
+#[cfg(test)]
+mod run_now_tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_asked_for_runs_now_unless_it_runs() {
+        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        let hour = Duration::from_secs(3600);
+        let intervals = Intervals {
+            sweep: hour,
+            collect: hour,
+            heartbeat: hour,
+        };
+        let mut s = Schedule::new(intervals, 0, &mut rng);
+        assert_eq!(s.due(0), vec![Task::Sweep, Task::Heartbeat]);
+        assert!(!s.run_now(Task::Sweep, 10), "running");
+        s.finished(Task::Sweep, 20, &mut rng);
+        assert!(s.due(30).is_empty());
+        assert!(s.run_now(Task::Sweep, 30));
+        assert_eq!(s.due(30), vec![Task::Sweep]);
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //!   acked.zst             the last state the server acknowledged per device
 //!   inflight.json         the envelope sealed and not yet acknowledged
 //!   pushed-config.json    the configuration the server pushed (in force)
+//!   channel.json          commands received, their results (`crate::channel`)
 //!   status.json           what `status` shows, written by the daemon
 //!   spool/                the durable spool (see `crate::spool`)
 //! ```
@@ -78,6 +79,9 @@ pub struct Status {
     pub last_error: Option<String>,
     /// The agent's clock minus the server's (seconds), at the last heartbeat.
     pub clock_error: Option<i64>,
+    /// The command channel: `websocket`, `long-polling` or `down`.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 pub struct StateDir {
@@ -192,6 +196,9 @@ impl StateDir {
             "acked.zst",
             "inflight.json",
             "pushed-config.json",
+            // Command ids count per server database: another identity's
+            // would hide new commands.
+            "channel.json",
         ] {
             self.remove(stale)?;
         }
@@ -251,6 +258,27 @@ impl StateDir {
 
     pub fn save_pushed_config(&self, config: &PushedConfig) -> Result<()> {
         self.write_json("pushed-config.json", config)
+    }
+
+    pub fn channel_state(&self) -> Result<crate::channel::ChannelState> {
+        Ok(self.read_json("channel.json")?.unwrap_or_default())
+    }
+
+    pub fn save_channel_state(&self, state: &crate::channel::ChannelState) -> Result<()> {
+        self.write_json("channel.json", state)
+    }
+
+    /// Deactivation: the key file goes (its bytes overwritten first). The
+    /// identity stays, for `status`.
+    pub fn erase_key(&self) -> Result<()> {
+        let path = self.path.join("key");
+        if let Ok(meta) = fs::metadata(&path) {
+            let zeros = vec![0u8; usize::try_from(meta.len()).unwrap_or(0).min(4096)];
+            if let Ok(mut f) = OpenOptions::new().write(true).open(&path) {
+                let _ = f.write_all(&zeros).and_then(|()| f.sync_all());
+            }
+        }
+        self.remove("key")
     }
 
     pub fn status(&self) -> Result<Option<Status>> {

@@ -858,6 +858,13 @@ impl Transport {
         body: Vec<u8>,
         max_body: usize,
     ) -> Result<(u16, Vec<u8>), TransportError> {
+        let stream = self.open().await?;
+        self.http(stream, path, content_type, body, max_body).await
+    }
+
+    /// A connection to the server: TCP, through the proxy's tunnel if
+    /// any, in TLS for `https://`.
+    async fn open(&self) -> Result<crate::websocket::ChannelIo, TransportError> {
         let inner = &self.inner;
         let tcp = match &inner.proxy {
             None => {
@@ -887,7 +894,7 @@ impl Transport {
             }
         };
         match &inner.tls {
-            None => self.http(tcp, path, content_type, body, max_body).await,
+            None => Ok(Box::new(tcp)),
             Some((connector, name)) => {
                 let target = format!("server {}", inner.server_name);
                 let tls = bounded(
@@ -902,8 +909,53 @@ impl Transport {
                     },
                 )
                 .await?;
-                self.http(tls, path, content_type, body, max_body).await
+                Ok(Box::new(tls))
             }
+        }
+    }
+
+    /// A WebSocket to the server's prefix + `path`: an HTTP/1.1 Upgrade on
+    /// a connection opened as for [`Transport::post`] (same proxy, TLS and
+    /// CA), bounded by `request_timeout` until the server switched
+    /// protocols. An answer other than 101 is
+    /// [`crate::websocket::WsError::Refused`].
+    pub async fn websocket(
+        &self,
+        path: &str,
+    ) -> Result<crate::websocket::ChannelIo, crate::websocket::WsError> {
+        use crate::websocket::WsError;
+        if !path.starts_with('/') || !valid_path(path) {
+            return Err(WsError::Failed(
+                TransportError::BadPath(path.to_owned()).to_string(),
+            ));
+        }
+        let inner = &self.inner;
+        let after = inner.options.request_timeout;
+        let opened = async {
+            let stream = self
+                .open()
+                .await
+                .map_err(|e| WsError::Failed(e.to_string()))?;
+            let uri = format!("{}{path}", inner.server.prefix);
+            crate::websocket::upgrade(
+                stream,
+                &uri,
+                &inner.server.host_header(),
+                &inner.user_agent,
+                &inner.server_name,
+            )
+            .await
+        };
+        match tokio::time::timeout(after, opened).await {
+            Ok(result) => result,
+            Err(_) => Err(WsError::Failed(
+                TransportError::Timeout {
+                    phase: Phase::Request,
+                    target: format!("server {}", inner.server_name),
+                    after,
+                }
+                .to_string(),
+            )),
         }
     }
 
@@ -999,6 +1051,16 @@ impl crate::daemon::Link for Transport {
                 .await
                 .map_err(|e| e.to_string())
         })
+    }
+
+    fn websocket<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<crate::websocket::ChannelIo, crate::websocket::WsError>,
+    > {
+        Box::pin(async move { Transport::websocket(self, path).await })
     }
 }
 

@@ -13,6 +13,7 @@ use printwatch_agent::daemon::{self, DaemonOptions, Link, Stopped};
 use printwatch_agent::settings::Settings;
 use printwatch_agent::state::StateDir;
 use printwatch_agent::transport::{Transport, TransportOptions};
+use printwatch_agent::uplink::Refusal;
 use printwatch_protocol::config::AgentConfig;
 
 #[derive(Args, Debug)]
@@ -160,6 +161,12 @@ async fn activate_cmd(a: ActivateArgs) -> anyhow::Result<()> {
 async fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     let config = load_config(a.config.as_ref())?;
     let path = StateDir::resolve(a.state);
+    // Deactivated by the server: the key is gone, and that is a refusal.
+    if let Ok(uplink) = StateDir::existing(&path).uplink_state()
+        && let Some(refusal @ Refusal::Deactivated) = uplink.refused
+    {
+        return Err(fail(4, format!("stopped: {}", refusal.explain())));
+    }
     let (identity, _) = StateDir::existing(&path)
         .require_identity()
         .map_err(|e| fail(2, e))?;
@@ -226,7 +233,8 @@ fn status_cmd(a: StatusArgs) -> anyhow::Result<()> {
     let answer = serde_json::json!({
         "agent_id": identity.as_ref().map(|i| i.agent_id),
         "server": identity.as_ref().map(|i| i.server.clone()),
-        "activated": identity.is_some(),
+        // Deactivated by the server: the key is erased.
+        "activated": identity.is_some() && uplink.refused != Some(Refusal::Deactivated),
         "state_dir": path.display().to_string(),
         "running": status.running,
         "last_contact": last_contact,
@@ -242,6 +250,7 @@ fn status_cmd(a: StatusArgs) -> anyhow::Result<()> {
         "config_error": status.config_error,
         "clock_error_secs": status.clock_error,
         "updated_at": status.updated_at,
+        "channel": status.channel,
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&answer)?);

@@ -1,5 +1,6 @@
 //! The checks behind the fuzz targets in `fuzz/` (`envelope`,
-//! `agent_message`, `snapshot_delta`, `activation`), shared with the stable
+//! `agent_message`, `snapshot_delta`, `activation`, `channel_up`,
+//! `channel_down`), shared with the stable
 //! test `tests/fuzz_corpus.rs` that replays their corpora. For fuzzing and
 //! tests only: not a stable API.
 //!
@@ -18,6 +19,7 @@ use crate::activation::{
     self, ActivationCode, ActivationRequest, ActivationResponse, AgentActivation, AgentInfo, Pin,
     PinVerifier,
 };
+use crate::channel::{self, Challenge, ChannelDown, ChannelUp, Command};
 use crate::delta::{self, SnapshotDelta};
 use crate::envelope::{self, Direction, Opened, UnverifiedHeader};
 use crate::message::{AgentMessage, DeviceReport};
@@ -138,6 +140,74 @@ pub fn check_agent_message(data: &[u8]) {
         match report {
             DeviceReport::Full { snapshot } => check_snapshot(snapshot),
             DeviceReport::Delta { delta, .. } => check_delta(base_snapshot(), delta),
+        }
+    }
+}
+
+/// Arbitrary bytes as what the server reads on the command channel: the
+/// JSON of a [`ChannelUp`] (the hello), and the same bytes sealed as its
+/// content. No panic; what parses and passes [`ChannelUp::check`]
+/// serialises back to the same message, and the challenge it names
+/// decodes to a bounded length.
+pub fn check_channel_up(data: &[u8]) {
+    if let Ok(up) = serde_json::from_slice::<ChannelUp>(data) {
+        let back: ChannelUp = from_json(&to_json(&up));
+        assert_eq!(back, up, "the hello serialised and parsed again");
+        if up.check().is_ok() {
+            let Ok(challenge) = (Challenge {
+                challenge: up.challenge.clone(),
+            })
+            .bytes() else {
+                panic!("a checked hello names a challenge that does not decode");
+            };
+            assert!(challenge.len() <= channel::MAX_CHALLENGE);
+            assert!(up.results.len() <= channel::MAX_RESULTS);
+        }
+    }
+    if let Ok(compressed) = zstd::bulk::compress(data, 1)
+        && let Ok(sealed) = envelope::seal_compressed(
+            &key(),
+            Direction::AgentToServer,
+            AGENT,
+            SEQ,
+            &compressed,
+            &[0x5a; 24],
+        )
+        && let Ok(opened) = envelope::open::<ChannelUp>(&key(), Direction::AgentToServer, &sealed)
+    {
+        let _ = opened.message.check();
+        assert!(
+            envelope::open::<AgentMessage>(&key(), Direction::AgentToServer, &sealed).is_err()
+                || serde_json::from_slice::<ChannelUp>(data).is_err(),
+            "the same bytes read as a hello and as an agent message"
+        );
+    }
+}
+
+/// Arbitrary bytes as what the agent reads on the command channel: the
+/// server's [`Challenge`] (its bytes within bounds when they decode) and
+/// the JSON of a [`ChannelDown`]. No panic; what parses serialises back to the
+/// same message (unknown command kinds read as `unknown` and stay so), and
+/// [`ChannelDown::check`] bounds what is kept.
+pub fn check_channel_down(data: &[u8]) {
+    // The agent reads the server's challenge too (plain JSON).
+    if let Ok(challenge) = serde_json::from_slice::<Challenge>(data)
+        && let Ok(bytes) = challenge.bytes()
+    {
+        assert!((channel::MIN_CHALLENGE..=channel::MAX_CHALLENGE).contains(&bytes.len()));
+    }
+    let Ok(down) = serde_json::from_slice::<ChannelDown>(data) else {
+        return;
+    };
+    let back: ChannelDown = from_json(&to_json(&down));
+    assert_eq!(back, down, "the message serialised and parsed again");
+    if down.check().is_ok() {
+        assert!(down.commands.len() <= channel::MAX_COMMANDS);
+        for c in &down.commands {
+            if let Command::Configure(pushed) = &c.command {
+                // Validation may refuse it; it must not panic.
+                let _ = pushed.config.validate();
+            }
         }
     }
 }

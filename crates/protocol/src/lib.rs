@@ -10,7 +10,9 @@
 //!   XChaCha20-Poly1305, agent id and sequence number bound in) and the
 //!   sequence-number rule that makes each submission apply exactly once.
 //! - [`message`]: what travels inside an envelope (heartbeats, submissions of
-//!   device deltas and full snapshots, commands) and the server's replies.
+//!   device deltas and full snapshots) and the server's replies.
+//! - [`channel`]: the command channel (challenge, sealed hello, commands,
+//!   acknowledgements and results).
 //! - [`delta`]: the difference between two device snapshots.
 //! - [`config`]: the agent's configuration, as a file and as a push.
 //! - [`fuzzing`]: the checks of the fuzz targets in `fuzz/` (for fuzzing
@@ -19,6 +21,7 @@
 //! Wire version: [`PROTOCOL_VERSION`]. Any incompatible change bumps it.
 
 pub mod activation;
+pub mod channel;
 pub mod config;
 pub mod delta;
 pub mod envelope;

@@ -1,5 +1,5 @@
 //! What travels inside envelopes: the agent's messages and the server's
-//! sealed receipts.
+//! sealed receipts. The command channel's messages are in [`crate::channel`].
 
 use printwatch_snapshot::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -87,34 +87,6 @@ pub enum DeviceReport {
         base: String,
         delta: SnapshotDelta,
     },
-}
-
-/// Server → agent, sealed ([`crate::envelope::Direction::ServerToAgent`]).
-/// Commands are a placeholder in this version: defined, not yet delivered.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ServerMessage {
-    Command(CommandEnvelope),
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CommandEnvelope {
-    /// Server-assigned, for the agent's acknowledgement.
-    pub id: u64,
-    pub command: Command,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Command {
-    Deactivate,
-    ScanNow,
-    Walk { target: String, oids: Vec<String> },
-    Redirect { url: String, deactivate_here: bool },
-    Configure { config: serde_json::Value },
-    Update { url: String, signature: String },
-    Uninstall,
 }
 
 /// The server's answer to one authentic envelope, sealed

@@ -12,18 +12,29 @@
 
 use std::path::{Path, PathBuf};
 
+use printwatch_protocol::channel::{
+    ChannelDown, ChannelUp, Command, CommandEnvelope, CommandResult,
+};
+use printwatch_protocol::config::AgentConfig;
 use printwatch_protocol::delta::{self, Indexed, ListDelta, SnapshotDelta};
 use printwatch_protocol::envelope::{self, Direction};
 use printwatch_protocol::fuzzing::{self, AGENT, SEQ};
 use printwatch_protocol::message::{
-    AgentMessage, Command, CommandEnvelope, DeviceReport, Heartbeat, ServerMessage, Submission,
+    AgentMessage, DeviceReport, Heartbeat, PushedConfig, Submission,
 };
 use printwatch_snapshot::{Meter, Snapshot, Source, Supply};
 
 /// Crash inputs kept as regressions (`fuzz/corpus/snapshot_delta/oom_*`).
 const KEPT_FINDINGS: &[&str] = &["oom_huge_len.json"];
 
-const TARGETS: [&str; 4] = ["envelope", "agent_message", "snapshot_delta", "activation"];
+const TARGETS: [&str; 6] = [
+    "envelope",
+    "agent_message",
+    "snapshot_delta",
+    "activation",
+    "channel_up",
+    "channel_down",
+];
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -78,6 +89,16 @@ fn snapshot_delta_corpus_replays() {
 #[test]
 fn activation_corpus_replays() {
     replay("activation", fuzzing::check_activation);
+}
+
+#[test]
+fn channel_up_corpus_replays() {
+    replay("channel_up", fuzzing::check_channel_up);
+}
+
+#[test]
+fn channel_down_corpus_replays() {
+    replay("channel_down", fuzzing::check_channel_down);
 }
 
 // ---- The seeds ----
@@ -196,6 +217,62 @@ fn submission() -> AgentMessage {
     })
 }
 
+fn challenge() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([0x42u8; 40])
+}
+
+fn channel_up() -> ChannelUp {
+    ChannelUp {
+        challenge: challenge(),
+        agent_version: "0.1.0".into(),
+        acks: vec![3, 4],
+        results: vec![
+            CommandResult {
+                id: 2,
+                ok: true,
+                detail: "sweep started".into(),
+            },
+            CommandResult {
+                id: 1,
+                ok: false,
+                detail: "scan.ranges: \"10.0.0.0/33\" is not a range".into(),
+            },
+        ],
+    }
+}
+
+fn channel_down() -> ChannelDown {
+    let config = AgentConfig::from_toml(
+        "[scan]\nranges = [\"10.0.0.0/24\"]\n[collect]\nevery = \"5m\"\n[[credentials]]\ncommunity = \"public\"\n",
+    )
+    .expect("config");
+    ChannelDown {
+        challenge: challenge(),
+        commands: vec![
+            CommandEnvelope {
+                id: 3,
+                command: Command::ScanNow,
+            },
+            CommandEnvelope {
+                id: 4,
+                command: Command::CollectNow {
+                    target: "192.0.2.10:161".into(),
+                },
+            },
+            CommandEnvelope {
+                id: 5,
+                command: Command::Configure(Box::new(PushedConfig { version: 2, config })),
+            },
+            CommandEnvelope {
+                id: 6,
+                command: Command::Deactivate,
+            },
+        ],
+        stored: vec![1, 2],
+    }
+}
+
 fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).expect("json")
 }
@@ -246,13 +323,7 @@ fn sealed<T: serde::Serialize>(
 
 fn seeds() -> Vec<Seed> {
     let heartbeat_json = serde_json::to_vec(&heartbeat("host-1")).expect("json");
-    let command = ServerMessage::Command(CommandEnvelope {
-        id: 3,
-        command: Command::Walk {
-            target: "192.0.2.10".into(),
-            oids: vec!["1.3.6.1.2.1.43".into()],
-        },
-    });
+    let command = channel_down();
     let mut seeds = vec![
         // Envelopes: sealed messages, and (for the two other readings of
         // the same bytes) a message's JSON and its zstd frame.
@@ -303,6 +374,11 @@ fn seeds() -> Vec<Seed> {
             "answer.json",
             json(&fuzzing::fuzzing_answer()),
         ),
+        // The command channel: a hello with acknowledgements and results,
+        // and the server's commands of every kind.
+        plain("channel_up", "hello.json", json(&channel_up())),
+        plain("channel_down", "commands.json", json(&channel_down())),
+        sealed("hello.env", Direction::AgentToServer, &channel_up(), 5),
     ];
     for (delta, name) in bad_deltas()
         .iter()
@@ -367,13 +443,27 @@ fn seeds_reach_their_paths() {
         match (seed.target, seed.name) {
             ("envelope", "command.env") => {
                 assert!(
-                    envelope::open::<ServerMessage>(&key, Direction::ServerToAgent, &seed.bytes)
+                    envelope::open::<ChannelDown>(&key, Direction::ServerToAgent, &seed.bytes)
                         .is_ok()
                 );
                 assert!(
                     envelope::open::<AgentMessage>(&key, Direction::ServerToAgent, &seed.bytes)
                         .is_err()
                 );
+            }
+            ("envelope", "hello.env") => {
+                let opened =
+                    envelope::open::<ChannelUp>(&key, Direction::AgentToServer, &seed.bytes)
+                        .expect("opens");
+                assert!(opened.message.check().is_ok());
+                assert!(
+                    envelope::open::<AgentMessage>(&key, Direction::AgentToServer, &seed.bytes)
+                        .is_err()
+                );
+            }
+            ("channel_down", _) => {
+                let down: ChannelDown = serde_json::from_slice(&seed.bytes).expect("parses");
+                assert!(down.check().is_ok(), "{what}");
             }
             ("envelope", name) if name.ends_with(".env") => {
                 assert!(

@@ -31,4 +31,6 @@ id_type!(
     TokenId,
     /// A web portal session (its secret is the cookie; only its hash is stored).
     SessionId,
+    /// A command to an agent (the command channel).
+    CommandId,
 );

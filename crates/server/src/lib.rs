@@ -15,6 +15,7 @@
 //!   does on the server's machine (a lost administrator password).
 
 pub mod billing;
+pub mod command;
 pub mod console;
 pub mod error;
 pub mod forecast;

@@ -145,6 +145,17 @@ impl MasterKey {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// A key for another purpose, derived from the master key and
+    /// separated by `label` (e.g. the command channel's challenges).
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"printwatch/master-key-derive/v1\0");
+        h.update(label.as_bytes());
+        h.update(b"\0");
+        h.update(self.0);
+        h.finalize().into()
+    }
+
     fn aad(agent: AgentId) -> Vec<u8> {
         let mut aad = b"printwatch/agent-key-at-rest/v1/".to_vec();
         aad.extend_from_slice(&agent.0.to_be_bytes());

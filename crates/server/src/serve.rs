@@ -88,7 +88,12 @@ pub async fn open_as(
     let store: DynStore = Arc::new(store);
     check_master_key(&store, &master).await?;
     let first = first_start_as(&store, admin_email, admin_password).await?;
-    Ok((AppState::new(store, master), first))
+    let state = AppState::new(store, master);
+    if let Some(url) = &config.database_url {
+        // Commands issued through another server wake this one's holders.
+        crate::command::spawn_pg_listener(url.clone(), state.hub.clone());
+    }
+    Ok((state, first))
 }
 
 /// The database remembers the first server's master key (as a check
@@ -611,7 +616,12 @@ async fn connection<I>(
             }
         },
     );
-    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    // With upgrades: the agents' command channel is a WebSocket. Once
+    // upgraded, the connection leaves this function (and the listener's
+    // caps); the channel's handler bounds it (`http::channel`).
+    let conn = builder
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+        .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,

@@ -18,7 +18,9 @@ use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
 use printwatch_server::http::{Access, endpoints};
 use printwatch_server::ids::TenantId;
 use printwatch_server::model::DeviceFilter;
-use printwatch_server::store::{AgentStore, CredentialStore, DeviceStore, TenantStore, UserStore};
+use printwatch_server::store::{
+    AgentStore, CommandStore, CredentialStore, DeviceStore, TenantStore, UserStore,
+};
 use printwatch_snapshot::{Alert, Meter, Snapshot, Source, Supply};
 use serde_json::{Value, json};
 
@@ -225,6 +227,8 @@ fn bodies(victim: &dyn Fn(&str) -> i64) -> Vec<Option<Value>> {
         ),
         Some(json!({"device_id": victim("device_id")})),
         Some(json!({"user_id": victim("user_id")})),
+        // A command to an agent.
+        Some(json!({"kind": "scan_now"})),
     ]
 }
 
@@ -253,6 +257,10 @@ async fn state_of(app: &TestApp, tenant: i64) -> String {
         })
         .await
         .unwrap();
+    let mut commands = vec![];
+    for a in s.agents(t).await.unwrap() {
+        commands.push(s.commands(t, a.id, 1000, 0).await.unwrap());
+    }
     let mut history = vec![];
     for d in &devices {
         history.push((
@@ -281,6 +289,7 @@ async fn state_of(app: &TestApp, tenant: i64) -> String {
             history,
             s.group_devices(t).await.unwrap(),
             s.group_grants(t).await.unwrap(),
+            commands,
         )
     )
 }
@@ -433,8 +442,9 @@ async fn every_endpoint_works_for_someone_allowed(app: &TestApp) {
             .iter()
             .any(|(m, p, _)| *m == e.method && *p == e.path)
     });
-    // Deleting the tenant last.
-    all.sort_by_key(|e| e.method == Method::DELETE);
+    // Revoking the agent (it then takes no commands) and deleting the
+    // tenant last.
+    all.sort_by_key(|e| (e.method == Method::DELETE, e.path.ends_with("/revoke")));
     for e in all {
         let token = match e.access {
             Access::User(_) => app.admin_token.clone(),

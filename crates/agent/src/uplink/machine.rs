@@ -75,6 +75,8 @@ pub enum Refusal {
     UnknownAgent,
     /// The answer was sealed, but not with this agent's key: another server.
     WrongServerKey,
+    /// The server's `deactivate` command: the key is erased.
+    Deactivated,
 }
 
 impl Refusal {
@@ -91,6 +93,9 @@ impl Refusal {
             }
             Refusal::WrongServerKey => {
                 "the server's answers are not sealed with this agent's key: this is not the server the agent was activated with; check the server URL"
+            }
+            Refusal::Deactivated => {
+                "the server deactivated this agent (its key is erased): activate it again with a new code (printwatch agent activate --force)"
             }
         }
     }

@@ -156,7 +156,13 @@ async fn submit(State(state): State<AppState>, request: Request) -> Result<Respo
     }
     let mut incoming = request.into_body();
     let mut body = Vec::new();
-    read_body(&mut incoming, &mut body, envelope::HEADER_LEN).await?;
+    read_body(
+        &mut incoming,
+        &mut body,
+        envelope::HEADER_LEN,
+        envelope::MAX_ENVELOPE,
+    )
+    .await?;
     let header = UnverifiedHeader::parse_prefix(&body)?;
     if header.direction != Direction::AgentToServer {
         return Err(ProtocolError::WrongDirection.into());
@@ -179,7 +185,7 @@ async fn submit(State(state): State<AppState>, request: Request) -> Result<Respo
     if let Some(size) = declared {
         body.reserve_exact(size.saturating_sub(body.len()));
     }
-    read_body(&mut incoming, &mut body, usize::MAX).await?;
+    read_body(&mut incoming, &mut body, usize::MAX, envelope::MAX_ENVELOPE).await?;
     let key = state.master.open_agent_key(agent.id, sealed_key)?;
     let opened = envelope::open::<AgentMessage>(&key, Direction::AgentToServer, &body)?;
     // Authentic: from here on, every answer but a refusal is a sealed receipt.
@@ -243,7 +249,7 @@ async fn submit(State(state): State<AppState>, request: Request) -> Result<Respo
 }
 
 /// The body length a request announces (`Content-Length`), if it does.
-fn declared_length(headers: &axum::http::HeaderMap) -> Result<Option<usize>> {
+pub(super) fn declared_length(headers: &axum::http::HeaderMap) -> Result<Option<usize>> {
     let Some(value) = headers.get(header::CONTENT_LENGTH) else {
         return Ok(None);
     };
@@ -256,9 +262,13 @@ fn declared_length(headers: &axum::http::HeaderMap) -> Result<Option<usize>> {
 }
 
 /// Read `stream` into `body` until it holds `want` bytes (or one frame
-/// more) or the stream ends; more than [`envelope::MAX_ENVELOPE`] in all
-/// is refused (413).
-async fn read_body(stream: &mut Body, body: &mut Vec<u8>, want: usize) -> Result<()> {
+/// more) or the stream ends; more than `limit` in all is refused (413).
+pub(super) async fn read_body(
+    stream: &mut Body,
+    body: &mut Vec<u8>,
+    want: usize,
+    limit: usize,
+) -> Result<()> {
     use hyper::body::Body as _;
     while body.len() < want {
         let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut *stream).poll_frame(cx));
@@ -272,12 +282,8 @@ async fn read_body(stream: &mut Body, body: &mut Vec<u8>, want: usize) -> Result
             continue;
         };
         let size = body.len().saturating_add(data.len());
-        if size > envelope::MAX_ENVELOPE {
-            return Err(ProtocolError::TooLarge {
-                size,
-                limit: envelope::MAX_ENVELOPE,
-            }
-            .into());
+        if size > limit {
+            return Err(ProtocolError::TooLarge { size, limit }.into());
         }
         body.extend_from_slice(&data);
     }
@@ -285,7 +291,7 @@ async fn read_body(stream: &mut Body, body: &mut Vec<u8>, want: usize) -> Result
 }
 
 /// The configuration stored for `agent`, opened, for a heartbeat's receipt.
-fn pushed_config(
+pub(super) fn pushed_config(
     state: &AppState,
     agent: &crate::model::Agent,
     sealed: Option<&[u8]>,

@@ -151,6 +151,12 @@ impl Endpoint {
         self
     }
 
+    /// The handler upgrades the connection (101, a WebSocket).
+    pub fn upgrade(mut self) -> Endpoint {
+        self.status = StatusCode::SWITCHING_PROTOCOLS;
+        self
+    }
+
     /// `?format=csv` answers CSV.
     pub fn csv(mut self) -> Endpoint {
         self.csv = true;
@@ -309,6 +315,8 @@ pub(crate) fn build() -> (Value, Vec<String>) {
         let mut success = json!({"description": "Success"});
         if e.sealed {
             success["content"] = json!({"application/octet-stream": {"schema": {}}});
+        } else if e.status == StatusCode::SWITCHING_PROTOCOLS {
+            success["description"] = json!("Switching Protocols (a WebSocket)");
         } else if e.status != StatusCode::NO_CONTENT {
             let mut content = Map::new();
             let schema = e.answer.map(|a| a(&mut gen_out).to_value());
@@ -336,6 +344,16 @@ pub(crate) fn build() -> (Value, Vec<String>) {
             ("429", "Too many attempts: try again later"),
         ] {
             responses.insert(status.into(), error_response(description));
+        }
+        if e.status == StatusCode::SWITCHING_PROTOCOLS {
+            responses.insert(
+                "426".into(),
+                error_response("Not an upgradable connection (HTTP/1.1 Upgrade needed)"),
+            );
+            responses.insert(
+                "503".into(),
+                error_response("Too many connections waiting for their hello: try again later"),
+            );
         }
         if e.sealed {
             responses.insert(

@@ -3,6 +3,9 @@
 //! (`{"error": "invalid request: …"}`, 400; 413 for a body too large)
 //! instead of the framework's plain-text 422s and 400s.
 
+// The one place that wraps axum's own extractors.
+#![allow(clippy::disallowed_types)]
+
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;

@@ -10,7 +10,9 @@ mod agent;
 mod agents;
 mod auth;
 mod billing;
+mod channel;
 mod client;
+mod commands;
 mod csv;
 mod devices;
 mod docs;
@@ -54,6 +56,8 @@ pub const MAX_API_BODY: usize = 256 * 1024;
 /// Largest request body of the endpoints open to anyone (logging in, agent
 /// activation): their bodies are a few hundred bytes.
 pub const MAX_PUBLIC_BODY: usize = 8 * 1024;
+/// Bytes of long-poll hellos being received at once, all agents together.
+pub const HELLO_BUDGET: usize = 16 * 1024 * 1024;
 /// Lifetime of a new API token when none is asked for.
 pub const DEFAULT_TOKEN_DAYS: u32 = 90;
 /// Longest e-mail address (RFC 5321's path limit less the brackets).
@@ -97,16 +101,26 @@ pub struct AppState {
     pub hasher: HashPool,
     /// Envelope bodies being received, not authenticated yet.
     pub envelopes: Arc<EnvelopeGate>,
+    /// Long-poll hellos being received, not authenticated yet (a gate of
+    /// their own: an agent's uplink and channel send at the same time).
+    pub hellos: Arc<EnvelopeGate>,
     /// Lifetime of a new API token when none is asked for (days).
     pub token_days: u32,
     /// Failed logins per account, in the database (all servers).
     pub account_limit: crate::store::LoginPolicy,
     /// Reverse proxies whose forwarding headers are believed.
     pub proxies: Arc<TrustedProxies>,
+    /// Wake-ups of the agents' channels held by this process.
+    pub hub: Arc<crate::command::ChannelHub>,
+    /// The command channel's challenges (a key derived from the master key).
+    pub challenges: Arc<crate::command::Challenges>,
+    /// How long a long-poll is held when no command waits.
+    pub poll_hold: std::time::Duration,
 }
 
 impl AppState {
     pub fn new(store: DynStore, master: MasterKey) -> AppState {
+        let challenges = crate::command::Challenges::new(master.derive("channel-challenge"));
         AppState {
             store,
             master: Arc::new(master),
@@ -122,10 +136,20 @@ impl AppState {
             )),
             hasher: HashPool::default(),
             envelopes: Arc::new(EnvelopeGate::new(DEFAULT_ENVELOPE_BUDGET)),
+            hellos: Arc::new(EnvelopeGate::new(HELLO_BUDGET)),
             token_days: DEFAULT_TOKEN_DAYS,
             account_limit: ACCOUNT_LOGIN_LIMIT,
             proxies: Arc::new(TrustedProxies::default()),
+            hub: Arc::new(crate::command::ChannelHub::default()),
+            challenges: Arc::new(challenges),
+            poll_hold: std::time::Duration::from_secs(printwatch_protocol::channel::POLL_HOLD_SECS),
         }
+    }
+
+    /// Another long-poll hold (tests).
+    pub fn with_poll_hold(mut self, hold: std::time::Duration) -> AppState {
+        self.poll_hold = hold;
+        self
     }
 
     /// Another default lifetime of new API tokens (days, 1 to 3650).
@@ -165,12 +189,14 @@ pub fn endpoints() -> Vec<Endpoint> {
     all.extend(users::endpoints());
     all.extend(tenants::endpoints());
     all.extend(agents::endpoints());
+    all.extend(commands::endpoints());
     all.extend(devices::endpoints());
     all.extend(reports::endpoints());
     all.extend(billing::endpoints());
     all.extend(forecasts::endpoints());
     all.extend(agent::endpoints());
     all.extend(pages::endpoints());
+    all.extend(channel::endpoints());
     all
 }
 

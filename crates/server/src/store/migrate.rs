@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_device_condition.sql"),
         postgres: include_str!("../../migrations/postgres/0007_device_condition.sql"),
     },
+    Migration {
+        version: 8,
+        name: "commands",
+        sqlite: include_str!("../../migrations/sqlite/0008_commands.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_commands.sql"),
+    },
 ];
 
 /// Bring the schema up to date. Safe to run from several servers at once

@@ -15,6 +15,7 @@
 //! tenant and its customers ([`VISIBLE`]).
 
 mod agents;
+mod commands;
 mod devices;
 mod ingest;
 mod migrate;
@@ -294,6 +295,49 @@ pub trait AgentStore: Send + Sync {
     -> Result<Option<StoredAgentConfig>>;
 }
 
+/// Commands to agents (see [`crate::command`]: what is stored when).
+#[async_trait]
+pub trait CommandStore: Send + Sync {
+    /// Store a queued command for an agent of `command.tenant_id` that is
+    /// not revoked, with its audit entry, in one transaction (and, on
+    /// PostgreSQL, `NOTIFY` its agent's holders at commit). None when the
+    /// agent is revoked or not the tenant's.
+    async fn create_command_audited(
+        &self,
+        command: crate::command::CommandToStore,
+        audit: AuditWith<crate::command::CommandRecord>,
+        now: i64,
+    ) -> Result<Option<crate::command::CommandRecord>>;
+    /// A visible agent's commands, newest first.
+    async fn commands(
+        &self,
+        scope: TenantId,
+        agent: AgentId,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<crate::command::CommandRecord>>;
+    /// Unscoped (the agent authenticated itself): its queued, unexpired
+    /// commands, oldest first.
+    async fn queued_commands(
+        &self,
+        agent: AgentId,
+        limit: i64,
+        now: i64,
+    ) -> Result<Vec<crate::command::CommandRecord>>;
+    /// The agent acknowledged these (queued → delivered; others unchanged).
+    async fn acknowledge_commands(&self, agent: AgentId, ids: &[u64], now: i64) -> Result<()>;
+    /// The agent's result: stored when the command is the agent's and not
+    /// finished yet (the first result stays). The command as stored now,
+    /// None when nothing was stored.
+    async fn finish_command(
+        &self,
+        agent: AgentId,
+        id: u64,
+        outcome: &crate::command::CommandOutcome,
+        now: i64,
+    ) -> Result<Option<crate::command::CommandRecord>>;
+}
+
 /// Seals a secret for storage once the store knows what it is bound to
 /// (here: a configuration's version).
 pub type SealWith = Box<dyn FnOnce(i64) -> Result<Vec<u8>> + Send>;
@@ -452,7 +496,9 @@ pub struct FleetSupplyReading {
 }
 
 /// Everything the server stores.
-pub trait Store: TenantStore + UserStore + CredentialStore + AgentStore + DeviceStore {
+pub trait Store:
+    TenantStore + UserStore + CredentialStore + AgentStore + DeviceStore + CommandStore
+{
     fn backend(&self) -> Backend;
 }
 

@@ -1,12 +1,12 @@
 //! The device list (search, filters, keyset pages) and a device's page.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::{Frame, PageResult, PageUser, encode, page, when};
+use super::{Frame, PagePath, PageQuery, PageResult, PageUser, encode, page, when};
 use crate::http::{Access, AppState, Endpoint};
 use crate::ids::DeviceId;
 use crate::ingest::{Condition, SupplyNeed};
@@ -91,7 +91,7 @@ fn name_of(d: &Device) -> String {
 async fn list(
     State(state): State<AppState>,
     mut user: PageUser,
-    Query(q): Query<ListQuery>,
+    PageQuery(q): PageQuery<ListQuery>,
 ) -> PageResult {
     user.principal.require(Permission::ReadDevices)?;
     let condition = q.condition.as_deref().and_then(Condition::parse);
@@ -202,7 +202,7 @@ struct AlertRow {
 async fn show(
     State(state): State<AppState>,
     mut user: PageUser,
-    Path(id): Path<i64>,
+    PagePath(id): PagePath<i64>,
 ) -> PageResult {
     user.principal.require(Permission::ReadDevices)?;
     let device = crate::http::devices::visible(&state, &user.principal, id).await?;

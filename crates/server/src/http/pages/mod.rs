@@ -195,6 +195,40 @@ impl IntoResponse for PageError {
     }
 }
 
+/// The server's path extractor, refusals answered as a page.
+pub(super) struct PagePath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PagePath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let super::extract::Path(value) =
+            super::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(PagePath(value))
+    }
+}
+
+/// The server's query extractor, refusals answered as a page.
+pub(super) struct PageQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PageQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        let super::extract::Query(value) =
+            super::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(PageQuery(value))
+    }
+}
+
 /// Times on pages: UTC, to the minute.
 pub(super) fn when(unix: i64) -> String {
     let text = crate::ingest::format_time(unix);

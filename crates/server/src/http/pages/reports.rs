@@ -3,12 +3,12 @@
 //! downloads beside them.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::{Frame, PageResult, PageUser, encode, page};
+use super::{Frame, PageQuery, PageResult, PageUser, encode, page};
 use crate::http::{Access, AppState, Endpoint};
 use crate::ingest::month_bounds;
 use crate::model::Permission;
@@ -62,7 +62,7 @@ fn month_of(unix: i64) -> String {
 async fn show(
     State(state): State<AppState>,
     mut user: PageUser,
-    Query(q): Query<MonthQuery>,
+    PageQuery(q): PageQuery<MonthQuery>,
 ) -> PageResult {
     user.principal.require(Permission::ReadDevices)?;
     let this_month = month_of(crate::now());
@@ -84,7 +84,7 @@ async fn show(
     let mut devices = device_volumes(store, viewer, "total", from, to).await?;
     let customers = customer_volumes(store, viewer, &devices).await?;
     let total_pages = customers.iter().map(|c| c.pages).sum();
-    devices.sort_by(|a, b| b.pages.cmp(&a.pages));
+    devices.sort_by_key(|d| std::cmp::Reverse(d.pages));
     let more_devices = devices.len().saturating_sub(DEVICE_ROWS);
     devices.truncate(DEVICE_ROWS);
     user.frame.current = "reports";

@@ -4,14 +4,14 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{PageResult, PageUser, page};
+use super::{PageQuery, PageResult, PageUser, page};
 use crate::ServerError;
 use crate::http::client::Client;
 use crate::http::{Access, AppState, Credential, Endpoint, session, signin};
@@ -71,7 +71,7 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-async fn show(Query(q): Query<Next>) -> Response {
+async fn show(PageQuery(q): PageQuery<Next>) -> Response {
     page(
         StatusCode::OK,
         &LoginPage {
