@@ -175,6 +175,10 @@ try {
   await links.first().click();
   await page.waitForURL(u => u.pathname === `/devices/${target.id}`);
   check((await page.content()).includes(target.serial), 'the device page shows its serial');
+  // The meter chart: uPlot draws on a canvas, from the API's readings.
+  await page.waitForSelector('#meter-chart canvas', { timeout: 10_000 });
+  const legend = await page.locator('#meter-chart .u-legend').textContent();
+  check(/total/.test(legend), `the chart's legend names the total meter: ${legend}`);
   await axe(page, 'device');
   await shoot(browser, page, 'device');
 

@@ -119,6 +119,19 @@ async fn sign_in(app: &TestApp, email: &str, password: &str) -> String {
     page.cookie()
 }
 
+/// Scripts only by `src` (this server's files), no inline style.
+fn assert_no_inline_code(html: &str, path: &str) {
+    for tag in html.split("<script").skip(1) {
+        let open = &tag[..tag.find('>').unwrap_or(tag.len())];
+        assert!(
+            open.contains("src=\"/assets/"),
+            "{path}: an inline script: <script{open}>"
+        );
+    }
+    assert!(!html.contains(" style="), "{path}: an inline style");
+    assert!(!html.contains("<style"), "{path}: a style element");
+}
+
 /// The value of the hidden field `name` of a page's form.
 fn field(text: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
@@ -416,6 +429,22 @@ async fn the_dashboard_counts_what_needs_someone_and_links_to_it(app: &TestApp) 
     ] {
         assert!(device.text.contains(shown), "{shown} not on the page");
     }
+    // The chart: vendored uPlot and our script, by src, and its data-device.
+    assert_no_inline_code(&device.text, "a device's page");
+    assert!(
+        device
+            .text
+            .contains(&format!("id=\"meter-chart\" data-device=\"{id}\""))
+    );
+    for asset in [
+        "/assets/uplot.iife.min.js",
+        "/assets/device-chart.js",
+        "/assets/uplot.min.css",
+    ] {
+        let file = browse(app, Method::GET, asset, None, None).await;
+        assert_eq!(file.status, StatusCode::OK, "{asset}");
+        assert!(file.text.len() > 500, "{asset}");
+    }
     // A hand-edited filter shows everything rather than failing.
     let odd = browse(
         app,
@@ -484,10 +513,7 @@ async fn pages_carry_a_strict_csp_and_redirect_when_signed_out(app: &TestApp) {
         assert_eq!(page.headers[header::CACHE_CONTROL], "no-store", "{path}");
         assert_eq!(page.headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(page.headers["referrer-policy"], "same-origin", "{path}");
-        assert!(
-            !page.text.contains("<script") && !page.text.contains(" style="),
-            "{path}"
-        );
+        assert_no_inline_code(&page.text, path);
     }
     for path in ["/", "/devices?q=x", "/devices/1"] {
         let page = browse(app, Method::GET, path, None, None).await;

@@ -174,6 +174,9 @@ async fn list(
 #[template(path = "device.html")]
 struct DevicePage {
     frame: Frame,
+    id: i64,
+    /// Counter resets in the meter history (marked on the chart).
+    resets: usize,
     name: String,
     facts: Vec<(&'static str, String)>,
     condition: &'static str,
@@ -215,6 +218,14 @@ async fn show(
         .alerts(user.principal.scope(), device.id, false)
         .await?
         .unwrap_or_default();
+    let resets = state
+        .store
+        .meter_readings(user.principal.scope(), device.id, i64::MIN, i64::MAX)
+        .await?
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.reset)
+        .count();
     let mut facts = vec![
         ("Serial", device.serial.clone().unwrap_or_default()),
         ("Address", device.target.clone().unwrap_or_default()),
@@ -283,6 +294,8 @@ async fn show(
         StatusCode::OK,
         &DevicePage {
             frame: user.frame,
+            id: device.id.0,
+            resets,
             name: name_of(&device),
             facts,
             condition: device.condition.as_str(),

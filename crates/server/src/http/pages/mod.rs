@@ -42,6 +42,30 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         )
         .document("text/css"),
     ];
+    for (path, summary, media) in [
+        (
+            "/assets/uplot.iife.min.js",
+            "uPlot 1.6.32 (vendored, MIT): the portal's charts",
+            "text/javascript",
+        ),
+        ("/assets/uplot.min.css", "uPlot's stylesheet", "text/css"),
+        (
+            "/assets/device-chart.js",
+            "The device page's meter chart",
+            "text/javascript",
+        ),
+    ] {
+        all.push(
+            Endpoint::new(
+                axum::http::Method::GET,
+                path,
+                summary,
+                super::Access::Public,
+                axum::routing::get(move || asset(path)),
+            )
+            .document(media),
+        );
+    }
     all.extend(signin::endpoints());
     all.extend(dashboard::endpoints());
     all.extend(devices::endpoints());
@@ -57,6 +81,33 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         STYLESHEET,
+    )
+        .into_response()
+}
+
+/// A static file of the portal, compiled in.
+async fn asset(path: &'static str) -> Response {
+    let (media, body) = match path {
+        "/assets/uplot.iife.min.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../../assets/vendor/uplot/uPlot.iife.min.js"),
+        ),
+        "/assets/uplot.min.css" => (
+            "text/css; charset=utf-8",
+            include_str!("../../../assets/vendor/uplot/uPlot.min.css"),
+        ),
+        "/assets/device-chart.js" => (
+            "text/javascript; charset=utf-8",
+            include_str!("../../../assets/device-chart.js"),
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, media),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
     )
         .into_response()
 }
