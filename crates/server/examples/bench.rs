@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p printwatch-server --example bench -- ingest [DATABASE_URL]
 //! cargo run --release -p printwatch-server --example bench -- list [DATABASE_URL]
+//! cargo run --release -p printwatch-server --example bench -- portal [DATABASE_URL]
 //! ```
 //!
 //! `ingest`: AGENTS agents, each with DEVICES_PER_AGENT devices stored in
@@ -13,6 +14,9 @@
 //! second (envelopes are sealed before the clock starts).
 //! `list`: stores 100,000 devices, then times GET /api/v1/devices pages at
 //! random positions; reports the 50th/95th/99th percentile latency.
+//! `portal`: the same fleet, then the portal's pages (dashboard, device
+//! list, a random page of it, a filter, a search by serial, a device's
+//! page): percentiles and the largest answer of each.
 //! Without a URL, SQLite in a temporary directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -36,6 +40,7 @@ const BATCH: usize = 50;
 const ROUNDS: usize = 4;
 const LIST_DEVICES: usize = 100_000;
 const LIST_REQUESTS: usize = 300;
+const PAGE_REQUESTS: usize = 100;
 
 /// A keep-alive HTTP/1.1 connection, just enough for the benchmark.
 struct Conn {
@@ -330,37 +335,7 @@ async fn ingest(url: Option<String>) {
 
 async fn list(url: Option<String>) {
     let (state, addr, _dir, tenant, token) = setup(url).await;
-    let (id, _) = new_agent(&state, tenant).await;
-    let started = Instant::now();
-    for (i, chunk) in (0..LIST_DEVICES)
-        .collect::<Vec<_>>()
-        .chunks(1000)
-        .enumerate()
-    {
-        let seq = i as u64 + 1;
-        let reports = chunk
-            .iter()
-            .map(|&d| DeviceReport::Full {
-                snapshot: Box::new(snapshot(d / 60_000, d % 60_000, 10)),
-            })
-            .collect();
-        state
-            .store
-            .ingest(IngestBatch {
-                agent_id: id,
-                tenant_id: tenant,
-                site_id: None,
-                seq,
-                now: 1,
-                reports,
-            })
-            .await
-            .unwrap();
-    }
-    println!(
-        "list: stored {LIST_DEVICES} devices in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    store_fleet(&state, tenant).await;
     let mut conn = Conn::new(addr).await;
     let auth = format!("Authorization: Bearer {token}\r\n");
     let (status, first) = conn
@@ -396,6 +371,101 @@ async fn list(url: Option<String>) {
     );
 }
 
+/// LIST_DEVICES devices stored through the store (not timed as requests).
+async fn store_fleet(state: &AppState, tenant: printwatch_server::ids::TenantId) {
+    let (id, _) = new_agent(state, tenant).await;
+    let started = Instant::now();
+    for (i, chunk) in (0..LIST_DEVICES)
+        .collect::<Vec<_>>()
+        .chunks(1000)
+        .enumerate()
+    {
+        let seq = i as u64 + 1;
+        let reports = chunk
+            .iter()
+            .map(|&d| DeviceReport::Full {
+                snapshot: Box::new(snapshot(d / 60_000, d % 60_000, 10)),
+            })
+            .collect();
+        state
+            .store
+            .ingest(IngestBatch {
+                agent_id: id,
+                tenant_id: tenant,
+                site_id: None,
+                seq,
+                now: 1,
+                reports,
+            })
+            .await
+            .unwrap();
+    }
+    println!(
+        "list: stored {LIST_DEVICES} devices in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The portal's pages over LIST_DEVICES devices, as a browser asks for
+/// them (the bearer token stands for the session cookie: the same
+/// principal, the same handlers): p50/p95/p99 and the bytes of each page.
+async fn portal(url: Option<String>) {
+    let (state, addr, _dir, tenant, token) = setup(url).await;
+    store_fleet(&state, tenant).await;
+    let mut conn = Conn::new(addr).await;
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let (_, first) = conn
+        .request("GET", "/api/v1/devices?limit=1", &auth, b"")
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    let first_id = v["devices"][0]["id"].as_i64().unwrap();
+    let random_id = || first_id + (rand_u32() as i64 % LIST_DEVICES as i64);
+    let pages: [(&str, Box<dyn Fn() -> String>); 6] = [
+        ("dashboard /", Box::new(|| "/".to_string())),
+        ("device list /devices", Box::new(|| "/devices".to_string())),
+        (
+            "device list, a random page",
+            Box::new(move || format!("/devices?after={}", random_id())),
+        ),
+        (
+            "device list, filtered (supply=low)",
+            Box::new(|| "/devices?supply=low".to_string()),
+        ),
+        (
+            "search by serial",
+            Box::new(|| format!("/devices?q=BENCH00X{:06}", rand_u32() % 60_000)),
+        ),
+        (
+            "a device's page",
+            Box::new(move || format!("/devices/{}", random_id())),
+        ),
+    ];
+    for (name, path) in pages {
+        let mut times = vec![];
+        let mut largest = 0;
+        for _ in 0..PAGE_REQUESTS {
+            let path = path();
+            let t = Instant::now();
+            let (status, body) = conn.request("GET", &path, &auth, b"").await;
+            times.push(t.elapsed());
+            assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+            largest = largest.max(body.len());
+        }
+        times.sort();
+        let p = |q: f64| {
+            times[((times.len() as f64 * q) as usize).min(times.len() - 1)].as_secs_f64() * 1000.0
+        };
+        println!(
+            "portal ({:?}, {LIST_DEVICES} devices): {name}: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms; largest answer {:.1} KB",
+            state.store.backend(),
+            p(0.50),
+            p(0.95),
+            p(0.99),
+            largest as f64 / 1000.0
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -404,6 +474,7 @@ async fn main() {
     match what.as_str() {
         "ingest" => ingest(url).await,
         "list" => list(url).await,
-        _ => eprintln!("usage: bench ingest|list [postgres://…]"),
+        "portal" => portal(url).await,
+        _ => eprintln!("usage: bench ingest|list|portal [postgres://…]"),
     }
 }

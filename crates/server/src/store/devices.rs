@@ -29,9 +29,9 @@ enum Value {
 }
 
 /// The SQL of a device list or count and its values in order: the
-/// caller's scope, ids after `filter.after`, the grants and narrowing of
-/// the filter, and the `extra` values the columns and tail use as
-/// `{extra0}`, `{extra1}`… (replaced by their placeholders).
+/// caller's scope ($1), the `extra` values the columns and tail use as
+/// `{extra0}`, `{extra1}`… (replaced by their placeholders), then ids after
+/// `filter.after`, the grants and the narrowing of the filter.
 struct DeviceSql {
     sql: String,
     values: Vec<Value>,
@@ -54,10 +54,7 @@ impl DeviceSql {
 }
 
 fn device_query(filter: &DeviceFilter, columns: &str, tail: &str, extra: Vec<Value>) -> DeviceSql {
-    let mut values = vec![
-        Value::Int(filter.scope.0),
-        Value::Int(filter.after.map_or(0, |d| d.0)),
-    ];
+    let mut values = vec![Value::Int(filter.scope.0)];
     let next = |value: Value, values: &mut Vec<Value>| {
         values.push(value);
         format!("${}", values.len())
@@ -69,7 +66,13 @@ fn device_query(filter: &DeviceFilter, columns: &str, tail: &str, extra: Vec<Val
         columns = columns.replace(&format!("{{extra{i}}}"), &p);
         tail = tail.replace(&format!("{{extra{i}}}"), &p);
     }
-    let mut sql = format!("SELECT {columns} FROM devices WHERE tenant_id IN {VISIBLE} AND id > $2");
+    let mut sql = format!("SELECT {columns} FROM devices WHERE tenant_id IN {VISIBLE}");
+    // Only when paging: a bare `id > 0` leads SQLite to walk the rows in
+    // id order, reading every snapshot, instead of a covering index.
+    if let Some(after) = filter.after {
+        let p = next(Value::Int(after.0), &mut values);
+        sql.push_str(&format!(" AND id > {p}"));
+    }
     if let Some(user) = filter.granted_to {
         let p = next(Value::Int(user.0), &mut values);
         sql.push_str(&format!(
@@ -110,12 +113,15 @@ fn device_query(filter: &DeviceFilter, columns: &str, tail: &str, extra: Vec<Val
             escaped.push(c);
         }
         let p = next(Value::Text(format!("%{escaped}%")), &mut values);
+        // Matched in a subquery that reads only the columns of the
+        // covering index `devices_search` (migration 0009), not the rows.
         sql.push_str(&format!(
-            " AND (LOWER(COALESCE(serial, '')) LIKE {p} ESCAPE '!' \
+            " AND id IN (SELECT id FROM devices WHERE tenant_id IN {VISIBLE} \
+             AND (LOWER(COALESCE(serial, '')) LIKE {p} ESCAPE '!' \
              OR LOWER(COALESCE(model, '')) LIKE {p} ESCAPE '!' \
              OR LOWER(COALESCE(vendor, '')) LIKE {p} ESCAPE '!' \
              OR LOWER(COALESCE(target, '')) LIKE {p} ESCAPE '!' \
-             OR LOWER(identity) LIKE {p} ESCAPE '!')"
+             OR LOWER(identity) LIKE {p} ESCAPE '!'))"
         ));
     }
     if !tail.is_empty() {

@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_commands.sql"),
         postgres: include_str!("../../migrations/postgres/0008_commands.sql"),
     },
+    Migration {
+        version: 9,
+        name: "device_overview",
+        sqlite: include_str!("../../migrations/sqlite/0009_device_overview.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_device_overview.sql"),
+    },
 ];
 
 /// Bring the schema up to date. Safe to run from several servers at once
