@@ -406,6 +406,9 @@ async fn store_fleet(state: &AppState, tenant: printwatch_server::ids::TenantId)
     );
 }
 
+/// Makes the path of one request of a page.
+type PathOf = Box<dyn Fn() -> String>;
+
 /// The portal's pages over LIST_DEVICES devices, as a browser asks for
 /// them (the bearer token stands for the session cookie: the same
 /// principal, the same handlers): p50/p95/p99 and the bytes of each page.
@@ -420,7 +423,7 @@ async fn portal(url: Option<String>) {
     let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
     let first_id = v["devices"][0]["id"].as_i64().unwrap();
     let random_id = || first_id + (rand_u32() as i64 % LIST_DEVICES as i64);
-    let pages: [(&str, Box<dyn Fn() -> String>); 6] = [
+    let pages: [(&str, PathOf); 6] = [
         ("dashboard /", Box::new(|| "/".to_string())),
         ("device list /devices", Box::new(|| "/devices".to_string())),
         (
