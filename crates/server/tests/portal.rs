@@ -724,6 +724,33 @@ async fn agents_are_created_listed_given_new_codes_and_revoked_on_the_page(app: 
     let r = browse(app, Method::POST, "/agents", Some(&cookie), Some(&blank)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.text.contains("role=\"alert\""), "{}", r.text);
+    // A site of another customer: the form again, with why.
+    let site = app
+        .call(
+            Method::POST,
+            "/api/v1/sites",
+            Some(&app.admin_token),
+            Some(json!({"tenant_id": app.customer("Bravo").await, "name": "Bravo HQ"})),
+        )
+        .await;
+    assert_eq!(site.status, StatusCode::CREATED, "{}", site.text());
+    let site_id = site.json()["id"].as_i64().unwrap().to_string();
+    let mismatched = form(&[
+        ("csrf_token", &token),
+        ("name", "Misplaced"),
+        ("tenant_id", &acme_id),
+        ("site_id", &site_id),
+    ]);
+    let r = browse(
+        app,
+        Method::POST,
+        "/agents",
+        Some(&cookie),
+        Some(&mismatched),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("not the chosen customer"), "{}", r.text);
     // The dashboard's offline tile leads to the offline agents.
     let home = browse(app, Method::GET, "/", Some(&cookie), None).await;
     assert!(

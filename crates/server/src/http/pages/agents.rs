@@ -242,7 +242,8 @@ fn number(field: &str, text: &str) -> Result<Option<i64>, ServerError> {
 fn server_url(client: &Client) -> String {
     client
         .origin()
-        .unwrap_or_else(|| "https://printwatch.example".into())
+        // HTTP/1.1 always names the host: this is for the odd client.
+        .unwrap_or_else(|| "URL".into())
 }
 
 fn code_page(user: PageUser, pin: AgentPin, customer: String, client: &Client) -> PageResult {
@@ -297,6 +298,20 @@ async fn create(
         }
         Err(other) => return Err(other.into()),
     };
+    // A site of another customer than the chosen one: the form again (the
+    // same words for a site that is not visible or does not exist).
+    if let Some(site) = site_id {
+        let fits = state
+            .store
+            .sites(user.principal.scope())
+            .await?
+            .iter()
+            .any(|s| s.id.0 == site && s.tenant_id.0 == tenant_id);
+        if !fits {
+            let why = "That site is not the chosen customer's: choose one of its sites, or none.";
+            return render_list(&state, user, "", why.into(), StatusCode::BAD_REQUEST).await;
+        }
+    }
     let body = CreateAgent {
         tenant_id,
         name: form.name,
