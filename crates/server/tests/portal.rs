@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::app::{ADMIN_PASSWORD, TestApp};
 use http_body_util::BodyExt;
-use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
+use printwatch_protocol::message::{AgentMessage, DeviceReport, Heartbeat, Submission};
 use printwatch_server::store::{AgentStore, TenantStore};
 use printwatch_snapshot::{Meter, Snapshot, Source, Supply};
 use serde_json::json;
@@ -675,8 +675,38 @@ async fn agents_are_created_listed_given_new_codes_and_revoked_on_the_page(app: 
         .await
         .map_err(|r| r.text())
         .unwrap();
-    let _ = key;
-    let list = browse(app, Method::GET, "/agents", Some(&cookie), None).await;
+    // Its heartbeat: online, with its version, OS, host, spool and devices.
+    let hb = AgentMessage::Heartbeat(Heartbeat {
+        agent_version: "0.4.0".into(),
+        os: "linux".into(),
+        hostname: Some("printroom".into()),
+        sent_at: printwatch_server::ingest::format_time(printwatch_server::now()),
+        heartbeat_every_secs: 60,
+        spool_records: 4,
+        devices: 12,
+        ..Default::default()
+    });
+    let r = app.deliver(&key, parsed.agent_id, 1, &hb).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.reply.text());
+    let list = browse(
+        app,
+        Method::GET,
+        "/agents?status=online",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    for shown in [
+        "Head office",
+        "agent-online\">online",
+        "<td>0.4.0</td>",
+        "<td>linux</td>",
+        "<td>printroom</td>",
+        "<td>4</td>",
+        "<td>12</td>",
+    ] {
+        assert!(list.text.contains(shown), "{shown}: {}", list.text);
+    }
     assert!(
         !list.text.contains(&path),
         "an active agent takes no new code"
