@@ -8,7 +8,8 @@
 // Steps: enrol the administrator's second factor through the API; sign in
 // with the keyboard only (e-mail, password, then the authenticator's
 // code); the dashboard; find a device by its serial and open its page; the
-// reports page and its CSV download; a
+// reports page and its CSV download; the agents page (create one: the
+// activation code and the line that activates it, shown once); a
 // customer's user neither sees nor opens another customer's device (by
 // link or by editing the id in the address); axe-core on every page (no
 // serious or critical violation); screenshots at phone and desktop widths.
@@ -196,6 +197,27 @@ try {
   const csv = readFileSync(csvPath, 'utf8');
   check(csv.startsWith('month,tenant_id,customer,devices,pages'), `the CSV download: ${csv.slice(0, 200)}`);
   console.log(`downloaded ${download.suggestedFilename()}: ${csv.trim().split('\n').length - 1} customer rows`);
+
+  // 6b. The agents page: create one, its activate line shown once.
+  await page.click('nav a[href="/agents"]');
+  await page.waitForURL(u => u.pathname === '/agents');
+  check(await page.locator('h1').textContent() === 'Agents', 'the agents page');
+  await axe(page, 'agents');
+  await page.fill('#name', 'Browser test agent');
+  const customers = await page.locator('#tenant_id option').count();
+  if (customers > 1) await page.selectOption('#tenant_id', { index: 1 });
+  await page.click('form.new-agent button');
+  await page.waitForSelector('code.command');
+  const line = (await page.locator('code.command').textContent()).trim();
+  check(new RegExp(`^printwatch agent activate --server ${url.replace(/[.]/g, '[.]')} --code \\d+-[A-Z0-9-]+$`).test(line),
+    `the activate line: ${line}`);
+  const code = line.split(' ').pop();
+  await axe(page, 'activation code');
+  await page.click('a[href="/agents"]');
+  await page.waitForURL(u => u.pathname === '/agents');
+  const listed = await page.content();
+  check(listed.includes('Browser test agent') && !listed.includes(code), 'the new agent listed, its code not shown again');
+  await shoot(browser, page, 'agents');
 
   // 7. Another customer's user sees none of it.
   const other = await api('POST', '/api/v1/tenants', { token, body: { name: 'Elsewhere Ltd' } });

@@ -4,7 +4,8 @@
 //! page. The script's steps: sign in with the keyboard only and a second
 //! factor, the dashboard, a device found by its serial, another customer's
 //! user kept out (by link and by an edited address), the reports page and
-//! its CSV download, sign-out; screenshots
+//! its CSV download, the agents page (one created, its activate line
+//! shown), sign-out; screenshots
 //! at phone and desktop widths go to `target/browser-screenshots/`
 //! (`tools/screenshots` copies them to `docs/screenshots/`).
 //!
@@ -139,7 +140,14 @@ fn the_portal_works_in_chromium() {
     );
     printwatch_testkit::report(&text);
     assert!(out.status.success(), "the browser test failed:\n{text}");
-    for page in ["sign-in", "dashboard", "devices", "device", "reports"] {
+    for page in [
+        "sign-in",
+        "dashboard",
+        "devices",
+        "device",
+        "reports",
+        "agents",
+    ] {
         for width in ["desktop", "phone"] {
             let shot = shots.join(format!("{page}-{width}.png"));
             assert!(shot.exists(), "{} missing", shot.display());

@@ -422,7 +422,7 @@ async fn portal(url: Option<String>) {
         .await;
     let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
     let first_id = v["devices"][0]["id"].as_i64().unwrap();
-    let random_id = || first_id + (rand_u32() as i64 % LIST_DEVICES as i64);
+    let random_id = move || first_id + (rand_u32() as i64 % LIST_DEVICES as i64);
     let pages: [(&str, PathOf); 6] = [
         ("dashboard /", Box::new(|| "/".to_string())),
         ("device list /devices", Box::new(|| "/devices".to_string())),

@@ -2,7 +2,8 @@
 //! in (password, then the authenticator's code), the dashboard's numbers
 //! and their links, search and filters, a device's page, another
 //! customer's device out of reach, signing out with the form's CSRF token,
-//! the headers every page carries. (The browser tests drive the same pages
+//! the headers every page carries, the agents page (create with the
+//! code shown once, new code, revoke; CSRF, tenancy, roles). (The browser tests drive the same pages
 //! in Chromium.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +13,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use common::app::{ADMIN_PASSWORD, TestApp};
 use http_body_util::BodyExt;
-use printwatch_protocol::message::{AgentMessage, DeviceReport, Submission};
+use printwatch_protocol::message::{AgentMessage, DeviceReport, Heartbeat, Submission};
+use printwatch_server::store::{AgentStore, TenantStore};
 use printwatch_snapshot::{Meter, Snapshot, Source, Supply};
 use serde_json::json;
 use tower::ServiceExt;
@@ -23,6 +25,8 @@ crate::app_on_both!(
     a_customer_sees_only_its_own_devices_on_the_pages,
     pages_carry_a_strict_csp_and_redirect_when_signed_out,
     reports_show_a_months_pages_and_download_as_csv,
+    agents_are_created_listed_given_new_codes_and_revoked_on_the_page,
+    a_customer_manages_only_its_own_agents_and_viewers_none,
 );
 
 struct Page {
@@ -600,4 +604,312 @@ async fn reports_show_a_months_pages_and_download_as_csv(app: &TestApp) {
     .await;
     assert_eq!(odd.status, StatusCode::OK);
     assert!(odd.text.contains("not a month"), "{}", odd.text);
+}
+
+/// The activation code a page shows once, from its activate line.
+fn activate_line(text: &str) -> (String, String) {
+    let marker = "<code class=\"command\">";
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no activate line: {text}"));
+    let rest = &text[at + marker.len()..];
+    let line = rest[..rest.find('<').unwrap()].to_string();
+    let code = line.rsplit(' ').next().unwrap().to_string();
+    (line, code)
+}
+
+async fn agents_are_created_listed_given_new_codes_and_revoked_on_the_page(app: &TestApp) {
+    let acme = app.customer("Acme").await;
+    let cookie = sign_in(app, "admin@localhost", ADMIN_PASSWORD).await;
+    let list = browse(app, Method::GET, "/agents", Some(&cookie), None).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert!(list.text.contains("No agents"), "{}", list.text);
+    assert!(list.text.contains("href=\"/agents\" aria-current=\"page\""));
+    assert!(
+        list.text
+            .contains(&format!("<option value=\"{acme}\">Acme</option>"))
+    );
+    let token = csrf_of(&list);
+    let acme_id = acme.to_string();
+    let new = form(&[
+        ("csrf_token", &token),
+        ("name", "Head office"),
+        ("tenant_id", &acme_id),
+        ("site_id", ""),
+    ]);
+    // Without the form's token: refused, nothing created.
+    let forged = form(&[("name", "Forged"), ("tenant_id", &acme_id)]);
+    let r = browse(app, Method::POST, "/agents", Some(&cookie), Some(&forged)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let created = browse(app, Method::POST, "/agents", Some(&cookie), Some(&new)).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    assert_eq!(created.headers[header::CACHE_CONTROL], "no-store");
+    let (line, code) = activate_line(&created.text);
+    assert_eq!(
+        line,
+        format!("printwatch agent activate --server http://portal.test --code {code}")
+    );
+    assert!(created.text.contains(&format!("<code>{code}</code>")));
+    assert!(created.text.contains("Head office") && created.text.contains("Acme"));
+    // The list shows it pending, and never the code again.
+    let list = browse(app, Method::GET, "/agents", Some(&cookie), None).await;
+    assert!(list.text.contains("Head office"), "{}", list.text);
+    assert!(
+        list.text.contains("agent-pending\">pending"),
+        "{}",
+        list.text
+    );
+    assert!(!list.text.contains(&code));
+    let pending = browse(
+        app,
+        Method::GET,
+        "/agents?status=pending",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert!(pending.text.contains("Head office"));
+    let offline = browse(
+        app,
+        Method::GET,
+        "/agents?status=offline",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert!(!offline.text.contains("Head office"), "{}", offline.text);
+    let parsed: printwatch_protocol::activation::ActivationCode = code.parse().unwrap();
+    let id = parsed.agent_id.0;
+    // A new code: the old one no longer activates, the new one does.
+    let path = format!("/agents/{id}/code");
+    let r = browse(app, Method::POST, &path, Some(&cookie), Some("")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let again = browse(
+        app,
+        Method::POST,
+        &path,
+        Some(&cookie),
+        Some(&form(&[("csrf_token", &token)])),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let (_, second) = activate_line(&again.text);
+    assert_ne!(second, code);
+    assert!(app.activate(&parsed).await.is_err());
+    let key = app
+        .activate(&second.parse().unwrap())
+        .await
+        .map_err(|r| r.text())
+        .unwrap();
+    // Its heartbeat: online, with its version, OS, host, spool and devices.
+    let hb = AgentMessage::Heartbeat(Heartbeat {
+        agent_version: "0.4.0".into(),
+        os: "linux".into(),
+        hostname: Some("printroom".into()),
+        sent_at: printwatch_server::ingest::format_time(printwatch_server::now()),
+        heartbeat_every_secs: 60,
+        spool_records: 4,
+        devices: 12,
+        ..Default::default()
+    });
+    let r = app.deliver(&key, parsed.agent_id, 1, &hb).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.reply.text());
+    let list = browse(
+        app,
+        Method::GET,
+        "/agents?status=online",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    for shown in [
+        "Head office",
+        "agent-online\">online",
+        "<td>0.4.0</td>",
+        "<td>linux</td>",
+        "<td>printroom</td>",
+        "<td>4</td>",
+        "<td>12</td>",
+    ] {
+        assert!(list.text.contains(shown), "{shown}: {}", list.text);
+    }
+    assert!(
+        !list.text.contains(&path),
+        "an active agent takes no new code"
+    );
+    // Revoke: without the token refused, with it done and back to the list.
+    let path = format!("/agents/{id}/revoke");
+    let r = browse(app, Method::POST, &path, Some(&cookie), Some("")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = browse(
+        app,
+        Method::POST,
+        &path,
+        Some(&cookie),
+        Some(&form(&[("csrf_token", &token)])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(r.location(), "/agents");
+    let revoked = browse(
+        app,
+        Method::GET,
+        "/agents?status=revoked",
+        Some(&cookie),
+        None,
+    )
+    .await;
+    assert!(revoked.text.contains("Head office"), "{}", revoked.text);
+    // Audited as the API's are.
+    let log = app
+        .db
+        .store
+        .audit_log(printwatch_server::ids::TenantId(acme), 100)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    for action in ["agent.create", "agent.new_pin", "agent.revoke"] {
+        assert!(actions.contains(&action), "{action}: {actions:?}");
+    }
+    // A name that will not do: the form again, with why.
+    let blank = form(&[
+        ("csrf_token", &token),
+        ("name", " "),
+        ("tenant_id", &acme_id),
+    ]);
+    let r = browse(app, Method::POST, "/agents", Some(&cookie), Some(&blank)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("role=\"alert\""), "{}", r.text);
+    // A site of another customer: the form again, with why.
+    let site = app
+        .call(
+            Method::POST,
+            "/api/v1/sites",
+            Some(&app.admin_token),
+            Some(json!({"tenant_id": app.customer("Bravo").await, "name": "Bravo HQ"})),
+        )
+        .await;
+    assert_eq!(site.status, StatusCode::CREATED, "{}", site.text());
+    let site_id = site.json()["id"].as_i64().unwrap().to_string();
+    let mismatched = form(&[
+        ("csrf_token", &token),
+        ("name", "Misplaced"),
+        ("tenant_id", &acme_id),
+        ("site_id", &site_id),
+    ]);
+    let r = browse(
+        app,
+        Method::POST,
+        "/agents",
+        Some(&cookie),
+        Some(&mismatched),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("not the chosen customer"), "{}", r.text);
+    // The dashboard's offline tile leads to the offline agents.
+    let home = browse(app, Method::GET, "/", Some(&cookie), None).await;
+    assert!(
+        home.text.contains("<a href=\"/agents?status=offline\">"),
+        "{}",
+        home.text
+    );
+}
+
+async fn a_customer_manages_only_its_own_agents_and_viewers_none(app: &TestApp) {
+    let acme = app.customer("Acme").await;
+    let bravo = app.customer("Bravo").await;
+    app.new_agent(&app.admin_token, acme, "Acme basement").await;
+    let theirs = app
+        .new_agent(&app.admin_token, bravo, "Bravo basement")
+        .await;
+    for (email, role) in [("it@acme.example", "admin"), ("v@acme.example", "viewer")] {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                Some(&app.admin_token),
+                Some(json!({"tenant_id": acme, "email": email,
+                            "password": "a long enough password", "role": role})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let cookie = sign_in(app, "it@acme.example", "a long enough password").await;
+    let list = browse(app, Method::GET, "/agents", Some(&cookie), None).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert!(
+        list.text.contains("Acme basement") && !list.text.contains("Bravo"),
+        "{}",
+        list.text
+    );
+    let token = csrf_of(&list);
+    // Bravo's agent, or Bravo as the customer: as if they did not exist.
+    for action in ["code", "revoke"] {
+        let r = browse(
+            app,
+            Method::POST,
+            &format!("/agents/{}/{action}", theirs.agent_id.0),
+            Some(&cookie),
+            Some(&form(&[("csrf_token", &token)])),
+        )
+        .await;
+        let nothing = browse(
+            app,
+            Method::POST,
+            &format!("/agents/999999/{action}"),
+            Some(&cookie),
+            Some(&form(&[("csrf_token", &token)])),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{action}: {}", r.text);
+        assert_eq!((r.status, &r.text), (nothing.status, &nothing.text));
+    }
+    let bravo_id = bravo.to_string();
+    let r = browse(
+        app,
+        Method::POST,
+        "/agents",
+        Some(&cookie),
+        Some(&form(&[
+            ("csrf_token", &token),
+            ("name", "Planted"),
+            ("tenant_id", &bravo_id),
+        ])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let bravo_agents = app
+        .db
+        .store
+        .agents(printwatch_server::ids::TenantId(bravo))
+        .await
+        .unwrap();
+    assert_eq!(bravo_agents.len(), 1);
+    assert_eq!(
+        bravo_agents[0].state,
+        printwatch_server::model::AgentState::Pending
+    );
+    // A viewer has no agents: no entry in the navigation, a 403 page.
+    let viewer = sign_in(app, "v@acme.example", "a long enough password").await;
+    let home = browse(app, Method::GET, "/", Some(&viewer), None).await;
+    assert!(!home.text.contains("href=\"/agents"), "{}", home.text);
+    let r = browse(app, Method::GET, "/agents", Some(&viewer), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert!(r.text.contains("<html"), "{}", r.text);
+    let token = csrf_of(&home);
+    let acme_id = acme.to_string();
+    let r = browse(
+        app,
+        Method::POST,
+        "/agents",
+        Some(&viewer),
+        Some(&form(&[
+            ("csrf_token", &token),
+            ("name", "Viewer's"),
+            ("tenant_id", &acme_id),
+        ])),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
 }

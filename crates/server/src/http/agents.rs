@@ -191,16 +191,16 @@ async fn show_config(
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateAgent {
-    tenant_id: i64,
+pub(super) struct CreateAgent {
+    pub tenant_id: i64,
     #[schemars(length(min = 1, max = MAX_NAME), regex(pattern = r"\S"))]
-    name: String,
+    pub name: String,
     #[serde(default)]
-    site_id: Option<i64>,
+    pub site_id: Option<i64>,
     /// RFC 3339; after it the agent's submissions are rejected.
     #[serde(default)]
     #[schemars(extend("format" = "date-time"))]
-    expires_at: Option<String>,
+    pub expires_at: Option<String>,
 }
 
 /// Make a PIN, store its verifier, answer the code (shown once).
@@ -251,11 +251,11 @@ async fn issue_pin(
 
 /// An agent and its one-time activation code (shown once).
 #[derive(Serialize, JsonSchema)]
-struct AgentPin {
-    agent: AgentView,
-    activation_code: String,
+pub(super) struct AgentPin {
+    pub agent: AgentView,
+    pub activation_code: String,
     /// RFC 3339.
-    activation_code_expires_at: String,
+    pub activation_code_expires_at: String,
 }
 
 async fn create(
@@ -263,6 +263,17 @@ async fn create(
     principal: Principal,
     Json(body): Json<CreateAgent>,
 ) -> Result<impl IntoResponse> {
+    let answer = create_agent(&state, &principal, body).await?;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// Create an agent in a visible tenant (and site) and issue its first
+/// activation code, audited as `agent.create`: the API's and the portal's.
+pub(super) async fn create_agent(
+    state: &AppState,
+    principal: &Principal,
+    body: CreateAgent,
+) -> Result<AgentPin> {
     principal.require(Permission::ManageAgents)?;
     let tenant = state
         .store
@@ -310,8 +321,7 @@ async fn create(
         format!("agent {}", agent.id),
         agent.name.clone(),
     );
-    let answer = issue_pin(&state, &principal, &agent, entry).await?;
-    Ok((StatusCode::CREATED, Json(answer)))
+    issue_pin(state, principal, &agent, entry).await
 }
 
 async fn new_pin(
@@ -319,10 +329,20 @@ async fn new_pin(
     principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse> {
+    Ok(Json(new_agent_pin(&state, &principal, AgentId(id)).await?))
+}
+
+/// A new activation code for a visible pending agent, audited as
+/// `agent.new_pin`: the API's and the portal's.
+pub(super) async fn new_agent_pin(
+    state: &AppState,
+    principal: &Principal,
+    id: AgentId,
+) -> Result<AgentPin> {
     principal.require(Permission::ManageAgents)?;
     let agent = state
         .store
-        .agent(principal.scope(), AgentId(id))
+        .agent(principal.scope(), id)
         .await?
         .ok_or(ServerError::NotFound)?;
     let entry = principal.audit_entry(
@@ -331,8 +351,7 @@ async fn new_pin(
         format!("agent {}", agent.id),
         String::new(),
     );
-    let answer = issue_pin(&state, &principal, &agent, entry).await?;
-    Ok(Json(answer))
+    issue_pin(state, principal, &agent, entry).await
 }
 
 async fn revoke(
@@ -340,10 +359,21 @@ async fn revoke(
     principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse> {
+    revoke_agent(&state, &principal, AgentId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revoke a visible agent, audited as `agent.revoke`: the API's and the
+/// portal's.
+pub(super) async fn revoke_agent(
+    state: &AppState,
+    principal: &Principal,
+    id: AgentId,
+) -> Result<()> {
     principal.require(Permission::ManageAgents)?;
     let agent = state
         .store
-        .agent(principal.scope(), AgentId(id))
+        .agent(principal.scope(), id)
         .await?
         .ok_or(ServerError::NotFound)?;
     let entry = principal.audit_entry(
@@ -359,5 +389,5 @@ async fn revoke(
     {
         return Err(ServerError::NotFound);
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -39,7 +39,7 @@ struct Dashboard {
 struct Tile {
     label: &'static str,
     count: i64,
-    /// The list it counts (none yet for agents: their page is to come).
+    /// The list it counts.
     href: Option<String>,
     /// `bad`, `warn`, `good`, `neutral`: how the number reads.
     tone: &'static str,
@@ -112,7 +112,7 @@ async fn show(State(state): State<AppState>, mut user: PageUser) -> PageResult {
         tiles.push(Tile {
             label: "Agents offline",
             count: offline,
-            href: None,
+            href: Some("/agents?status=offline".into()),
             tone: tone(offline, "bad"),
         });
     }

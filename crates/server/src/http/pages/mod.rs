@@ -9,13 +9,14 @@
 //! A page that needs a user and finds none answers a redirect to the
 //! sign-in page (which brings the user back afterwards), not the API's 401.
 
+mod agents;
 mod dashboard;
 mod devices;
 mod reports;
 mod signin;
 
 use askama::Template;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -70,6 +71,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
     all.extend(dashboard::endpoints());
     all.extend(devices::endpoints());
     all.extend(reports::endpoints());
+    all.extend(agents::endpoints());
     all
 }
 
@@ -126,6 +128,8 @@ pub(super) struct Frame {
     pub csrf_token: String,
     /// Which entry of the navigation is this page.
     pub current: &'static str,
+    /// The navigation shows the agents (the user may manage them).
+    pub agents: bool,
 }
 
 impl FromRequestParts<AppState> for PageUser {
@@ -144,6 +148,9 @@ impl FromRequestParts<AppState> for PageUser {
                     role: principal.role.as_str().to_string(),
                     csrf_token,
                     current: "",
+                    agents: principal
+                        .require(crate::model::Permission::ManageAgents)
+                        .is_ok(),
                 };
                 Ok(PageUser { principal, frame })
             }
@@ -277,6 +284,58 @@ where
         let super::extract::Query(value) =
             super::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(PageQuery(value))
+    }
+}
+
+/// A form's fields (`application/x-www-form-urlencoded`), refusals
+/// answered as a page. A JSON object is read alike, its numbers and
+/// booleans as their text, so that scripts and the tenancy test may post
+/// the same fields as JSON; `T`'s fields are therefore text.
+pub(super) struct PageForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for PageForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, PageError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
+        if !is_json {
+            let axum::Form(value) = axum::Form::<T>::from_request(request, state)
+                .await
+                .map_err(|e| ServerError::Invalid(format!("the form: {}", e.body_text())))?;
+            return Ok(PageForm(value));
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), super::MAX_API_BODY)
+            .await
+            .map_err(|_| ServerError::Invalid("the form is too large".into()))?;
+        let value: serde_json::Value = if bytes.is_empty() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ServerError::Invalid(format!("the form: {e}")))?
+        };
+        let serde_json::Value::Object(fields) = value else {
+            return Err(ServerError::Invalid("the form: expected an object".into()).into());
+        };
+        let text: serde_json::Map<String, serde_json::Value> = fields
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(_) => Some((k, v)),
+                serde_json::Value::Number(n) => Some((k, n.to_string().into())),
+                serde_json::Value::Bool(b) => Some((k, b.to_string().into())),
+                _ => None,
+            })
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(text))
+            .map(PageForm)
+            .map_err(|e| ServerError::Invalid(format!("the form: {e}")).into())
     }
 }
 
