@@ -45,6 +45,10 @@ pub struct ServerArgs {
     #[arg(long, value_name = "DAYS", default_value_t = printwatch_server::http::DEFAULT_TOKEN_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     token_days: u32,
+    /// Also listen on this address for plain HTTP, only to send browsers to
+    /// the HTTPS listener (308, same host and path); needs --tls-cert.
+    #[arg(long, value_name = "ADDR:PORT", requires = "tls_cert")]
+    redirect_http: Option<SocketAddr>,
 }
 
 /// Where the server's data is.
@@ -158,9 +162,28 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     eprintln!(
         "printwatch server: listening on {scheme}://{addr} (API reference: {scheme}://{addr}/api/docs)"
     );
-    let shutdown = async {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
+        let _ = stop.send(true);
+    });
+    let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
     };
+    if let Some(plain) = args.redirect_http {
+        let redirect = serve::listen(plain)
+            .with_context(|| format!("cannot listen on {plain} (--redirect-http)"))?;
+        eprintln!("printwatch server: plain HTTP on http://{plain} sends browsers to HTTPS");
+        let https_port = addr.port();
+        let done = stopping(stopped.clone());
+        tokio::spawn(async move {
+            let limits = serve::Limits::default();
+            if let Err(e) = serve::run_redirect(redirect, https_port, limits, done).await {
+                eprintln!("printwatch server: the HTTP redirect stopped: {e}");
+            }
+        });
+    }
+    let shutdown = stopping(stopped);
     match tls {
         Some(config) => printwatch_server::tls::run(state, listener, config, shutdown).await,
         None => serve::run(state, listener, shutdown).await,

@@ -267,10 +267,88 @@ pub async fn run_with(
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let acceptor = tls.map(TlsAcceptor::from);
     let proxies = state.proxies.clone();
+    serve_app(router(state), proxies, listener, tls, limits, shutdown).await
+}
+
+/// Plain HTTP that only sends browsers to the HTTPS listener on
+/// `https_port` (308, the same host, path and query), with the same
+/// limits as the server's own listener. For `--redirect-http`.
+pub async fn run_redirect(
+    listener: tokio::net::TcpListener,
+    https_port: u16,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| async move {
+        https_location(&request, https_port)
+    });
+    serve_app(
+        app,
+        Arc::new(crate::http::TrustedProxies::default()),
+        listener,
+        None,
+        limits,
+        shutdown,
+    )
+    .await
+}
+
+/// The redirect of one plain-HTTP request: the host as the client named
+/// it (a name or an address, nothing else), the HTTPS port, the path.
+fn https_location(request: &axum::extract::Request, https_port: u16) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| match h.rsplit_once(':') {
+            // An IPv6 literal keeps its brackets; a port is dropped.
+            Some((name, port)) if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                name
+            }
+            _ => h,
+        })
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 253
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b))
+        });
+    let Some(host) = host else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "this address serves HTTPS only: name the host (Host header) to be sent there",
+        )
+            .into_response();
+    };
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
+    (
+        StatusCode::PERMANENT_REDIRECT,
+        [(header::LOCATION, format!("https://{host}{port}{path}"))],
+    )
+        .into_response()
+}
+
+/// The accept loop shared by the server's listeners: `app` on every
+/// connection, within `limits`.
+async fn serve_app(
+    app: axum::Router,
+    proxies: Arc<crate::http::TrustedProxies>,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let acceptor = tls.map(TlsAcceptor::from);
     let body_timeout = limits.body_timeout;
-    let app = router(state).layer(axum::middleware::from_fn(
+    let app = app.layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| {
             next.run(request.map(|body| {
                 axum::body::Body::new(DeadlineBody {

@@ -404,3 +404,73 @@ async fn the_first_start_needs_the_administrators_email() {
     let (_, first) = serve::open_as(&config, None, None).await.unwrap();
     assert!(first.is_none());
 }
+
+/// `--redirect-http`: plain HTTP only sends browsers to HTTPS, on the same
+/// host (as the client named it) with the path and query kept; a missing
+/// or malformed Host is refused rather than echoed.
+#[tokio::test]
+async fn plain_http_redirects_to_https() {
+    for https_port in [8443u16, 443] {
+        let listener = serve::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve::run_redirect(
+            listener,
+            https_port,
+            serve::Limits::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let ask = |head: &'static str| async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(head.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out).await;
+            out
+        };
+        let port = if https_port == 443 {
+            String::new()
+        } else {
+            format!(":{https_port}")
+        };
+        for (host, location) in [
+            (
+                "pw.example:8080",
+                format!("https://pw.example{port}/devices?q=a%20b"),
+            ),
+            (
+                "pw.example",
+                format!("https://pw.example{port}/devices?q=a%20b"),
+            ),
+            ("[::1]:80", format!("https://[::1]{port}/devices?q=a%20b")),
+        ] {
+            let head: &'static str = Box::leak(
+                format!(
+                    "GET /devices?q=a%20b HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                )
+                .into_boxed_str(),
+            );
+            let answer = ask(head).await;
+            assert!(answer.starts_with("HTTP/1.1 308"), "{host}: {answer}");
+            assert!(
+                answer
+                    .to_lowercase()
+                    .contains(&format!("location: {}\r\n", location.to_lowercase())),
+                "{host}: {answer}"
+            );
+        }
+        for head in [
+            "GET / HTTP/1.0\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: evil.example/x\r\nConnection: close\r\n\r\n",
+        ] {
+            let answer = ask(head).await;
+            assert!(
+                answer.starts_with("HTTP/1") && answer.contains(" 400 "),
+                "{head:?}: {answer}"
+            );
+        }
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+}
