@@ -241,6 +241,12 @@ try {
   check(!(await them.content()).includes(target.serial), 'no serial of another customer');
   await theirs.close();
 
+  // The account page: the enrolled authenticator and how to replace it.
+  await page.click('header .who a[href="/account"]');
+  await page.waitForURL(u => u.pathname === '/account');
+  check((await page.content()).includes('An authenticator is enrolled'), 'the account page shows the second factor');
+  await axe(page, 'account');
+
   // 8. Sign out (the form, with its CSRF token).
   await page.click('form[action="/logout"] button');
   await page.waitForURL(u => u.pathname === '/login');

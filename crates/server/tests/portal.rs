@@ -25,6 +25,7 @@ crate::app_on_both!(
     a_customer_sees_only_its_own_devices_on_the_pages,
     pages_carry_a_strict_csp_and_redirect_when_signed_out,
     reports_show_a_months_pages_and_download_as_csv,
+    an_authenticator_is_enrolled_on_the_account_page,
     agents_are_created_listed_given_new_codes_and_revoked_on_the_page,
     a_customer_manages_only_its_own_agents_and_viewers_none,
 );
@@ -912,4 +913,103 @@ async fn a_customer_manages_only_its_own_agents_and_viewers_none(app: &TestApp) 
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+}
+
+async fn an_authenticator_is_enrolled_on_the_account_page(app: &TestApp) {
+    let cookie = sign_in(app, "admin@localhost", ADMIN_PASSWORD).await;
+    let account = browse(app, Method::GET, "/account", Some(&cookie), None).await;
+    assert_eq!(account.status, StatusCode::OK, "{}", account.text);
+    assert!(
+        account.text.contains("No authenticator is enrolled yet"),
+        "{}",
+        account.text
+    );
+    let csrf = field(&account.text, "csrf_token");
+    // The password is needed, and the form's CSRF token.
+    let wrong = browse(
+        app,
+        Method::POST,
+        "/account/totp",
+        Some(&cookie),
+        Some(&form(&[("csrf_token", &csrf), ("password", "not it")])),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.text);
+    assert!(wrong.text.contains("is wrong"), "{}", wrong.text);
+    let no_token = browse(
+        app,
+        Method::POST,
+        "/account/totp",
+        Some(&cookie),
+        Some(&form(&[("password", ADMIN_PASSWORD)])),
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let enrol = browse(
+        app,
+        Method::POST,
+        "/account/totp",
+        Some(&cookie),
+        Some(&form(&[
+            ("csrf_token", &csrf),
+            ("password", ADMIN_PASSWORD),
+        ])),
+    )
+    .await;
+    assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text);
+    // The QR code is an SVG element drawn by the server, with no inline style.
+    assert!(
+        enrol.text.contains("<svg") && enrol.text.contains("</svg>"),
+        "{}",
+        enrol.text
+    );
+    assert_no_inline_code(&enrol.text, "the enrolment page");
+    let at =
+        enrol.text.find("<code class=\"command\">").unwrap() + "<code class=\"command\">".len();
+    let secret_text = &enrol.text[at..at + enrol.text[at..].find('<').unwrap()];
+    let secret = common::base32_decode(secret_text);
+    let code = printwatch_server::totp::code_at(&secret, printwatch_server::now() as u64).unwrap();
+    let done = browse(
+        app,
+        Method::POST,
+        "/account/totp/confirm",
+        Some(&cookie),
+        Some(&form(&[("csrf_token", &csrf), ("code", &code)])),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert!(
+        done.text.contains("Your authenticator is enrolled"),
+        "{}",
+        done.text
+    );
+    // Signing in now asks for the code.
+    let asks = browse(
+        app,
+        Method::POST,
+        "/login",
+        None,
+        Some(&form(&[
+            ("email", "admin@localhost"),
+            ("password", ADMIN_PASSWORD),
+        ])),
+    )
+    .await;
+    assert!(asks.text.contains("id=\"totp\""), "{}", asks.text);
+    // A bearer token (not an interactive session) cannot enrol.
+    let by_token = app
+        .raw(
+            Method::POST,
+            "/account/totp",
+            Some(&app.admin_token),
+            "application/x-www-form-urlencoded",
+            form(&[("password", ADMIN_PASSWORD)]).into_bytes(),
+        )
+        .await;
+    assert_eq!(
+        by_token.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_token.text()
+    );
 }

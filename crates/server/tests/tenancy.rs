@@ -413,6 +413,18 @@ async fn every_endpoint_works_for_someone_allowed(app: &TestApp) {
             "/api/v1/me/totp",
             "http_api::totp_codes_are_needed_once_enabled_and_never_accepted_twice",
         ),
+        // Enrolling needs an interactive session, which this walk (by
+        // token) is not.
+        (
+            Method::POST,
+            "/account/totp",
+            "portal::an_authenticator_is_enrolled_on_the_account_page",
+        ),
+        (
+            Method::POST,
+            "/account/totp/confirm",
+            "portal::an_authenticator_is_enrolled_on_the_account_page",
+        ),
         (
             Method::DELETE,
             "/api/v1/me/credentials",

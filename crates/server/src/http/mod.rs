@@ -23,6 +23,7 @@ mod intake;
 mod limit;
 mod pages;
 mod reports;
+mod second_factor;
 mod session;
 mod signin;
 mod tenants;

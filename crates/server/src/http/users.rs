@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{ClientAddr, Credential, weaker};
 use super::client::Client;
+use super::second_factor;
 use super::session::{self, SESSION_IDLE_SECS, SESSION_MAX_SECS};
 use super::signin;
 use super::{Access, AppState, Endpoint, Principal};
 use crate::ids::{TenantId, TokenId, UserId};
 use crate::model::{ApiToken, NewAudit, NewUser, Permission, Role, User};
 use crate::secrets::{new_api_token, token_hash};
-use crate::{Result, ServerError, totp};
+use crate::{Result, ServerError};
 
 /// Lifetime of the token that logging in gives.
 const LOGIN_TOKEN_SECS: i64 = 12 * 3600;
@@ -444,49 +445,17 @@ async fn totp_enrol(
     client: Client,
     Json(body): Json<Reauthenticate>,
 ) -> Result<impl IntoResponse> {
-    principal.require(Permission::ReadDevices)?;
-    // A stolen token (even a viewer's) must not replace the owner's second
-    // factor: an interactive session, the password and the current code.
-    principal.require_session()?;
-    let id = principal.user.id;
-    let key = format!("{}/{}", ClientAddr(client.addr).key(), principal.user.email);
-    if !state.login_limiter.allowed(&key) {
-        return Err(ServerError::RateLimited);
-    }
-    let Some((_, hash)) = state.store.user_by_email(&principal.user.email).await? else {
-        return Err(ServerError::Unauthenticated);
-    };
-    let current = state.store.totp_state(id).await?.unwrap_or_default();
-    let password_ok = body.password.len() <= super::MAX_PASSWORD
-        && state.hasher.verify(&body.password, &hash).await?;
-    let code_ok = match (&current.sealed, body.totp.as_deref()) {
-        (None, _) => true,
-        (Some(sealed), Some(code)) => {
-            password_ok && signin::check_totp(&state, id, sealed, current.last_step, code).await?
-        }
-        (Some(_), None) => false,
-    };
-    if !password_ok || !code_ok {
-        state.login_limiter.failed(&key);
-        return Err(ServerError::Invalid(
-            "the password, or the current two-factor code, is wrong".into(),
-        ));
-    }
-    let secret = totp::new_secret();
-    let sealed = state.master.seal(&totp_context(id), &secret)?;
-    state.store.set_totp_pending(id, &sealed).await?;
-    principal
-        .audit(
-            &state,
-            principal.scope(),
-            "totp.enrol",
-            format!("user {id}"),
-            String::new(),
-        )
-        .await?;
+    let enrolment = second_factor::begin(
+        &state,
+        &principal,
+        &client,
+        &body.password,
+        body.totp.as_deref(),
+    )
+    .await?;
     Ok(Json(TotpEnrolment {
-        secret: totp::base32(&secret),
-        otpauth_url: totp::otpauth_url(&secret, &principal.user.email),
+        secret: enrolment.secret,
+        otpauth_url: enrolment.otpauth_url,
     }))
 }
 
@@ -508,37 +477,7 @@ async fn totp_confirm(
     principal: Principal,
     Json(body): Json<TotpCode>,
 ) -> Result<impl IntoResponse> {
-    principal.require(Permission::ReadDevices)?;
-    principal.require_session()?;
-    let id = principal.user.id;
-    let current = state.store.totp_state(id).await?.unwrap_or_default();
-    let Some(pending) = current.pending else {
-        return Err(ServerError::Invalid(
-            "no enrolment in progress: POST /api/v1/me/totp first".into(),
-        ));
-    };
-    let secret = state.master.open(&totp_context(id), &pending)?;
-    let now = u64::try_from(crate::now()).unwrap_or(0);
-    let last = u64::try_from(current.last_step).unwrap_or(0);
-    let step = totp::verify(&secret, &body.code, now, last)?.and_then(|s| i64::try_from(s).ok());
-    let confirmed = match step {
-        Some(step) => state.store.confirm_totp(id, step).await?,
-        None => false,
-    };
-    if !confirmed {
-        return Err(ServerError::Invalid(
-            "wrong code: check the device's clock and try the next code".into(),
-        ));
-    }
-    principal
-        .audit(
-            &state,
-            principal.scope(),
-            "totp.enable",
-            format!("user {id}"),
-            String::new(),
-        )
-        .await?;
+    second_factor::confirm(&state, &principal, &body.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,6 +9,7 @@
 //! A page that needs a user and finds none answers a redirect to the
 //! sign-in page (which brings the user back afterwards), not the API's 401.
 
+mod account;
 mod agents;
 mod dashboard;
 mod devices;
@@ -68,6 +69,7 @@ pub(super) fn endpoints() -> Vec<Endpoint> {
         );
     }
     all.extend(signin::endpoints());
+    all.extend(account::endpoints());
     all.extend(dashboard::endpoints());
     all.extend(devices::endpoints());
     all.extend(reports::endpoints());
