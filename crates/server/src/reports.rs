@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::Result;
 use crate::ids::{DeviceId, TenantId, UserId};
 use crate::ingest::usage;
-use crate::model::DeviceFilter;
+use crate::model::{Device, DeviceFilter};
 use crate::store::Store;
 
 /// Whose view a report is made for.
@@ -45,6 +45,20 @@ pub struct CustomerVolume {
     pub pages: u64,
 }
 
+/// Every device `viewer` may see (viewers: those of the groups granted to
+/// them), for reports that read the whole visible fleet.
+pub async fn visible_devices(store: &dyn Store, viewer: Viewer) -> Result<Vec<Device>> {
+    store
+        .devices(&DeviceFilter {
+            scope: viewer.scope,
+            granted_to: viewer.granted_to,
+            after: None,
+            limit: i64::MAX,
+            only: Default::default(),
+        })
+        .await
+}
+
 /// Pages of `meter` printed in `[from, to)` by every device `viewer` sees.
 pub async fn device_volumes(
     store: &dyn Store,
@@ -54,15 +68,8 @@ pub async fn device_volumes(
     to: i64,
 ) -> Result<Vec<DeviceVolume>> {
     let granted: Option<HashSet<DeviceId>> = match viewer.granted_to {
-        Some(user) => Some(
-            store
-                .devices(&DeviceFilter {
-                    scope: viewer.scope,
-                    granted_to: Some(user),
-                    after: None,
-                    limit: i64::MAX,
-                    only: Default::default(),
-                })
+        Some(_) => Some(
+            visible_devices(store, viewer)
                 .await?
                 .into_iter()
                 .map(|d| d.id)

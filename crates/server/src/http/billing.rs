@@ -19,7 +19,7 @@ use crate::billing::{
 };
 use crate::ids::{DeviceId, SiteId, TenantId};
 use crate::ingest::{format_time, month_bounds, parse_time};
-use crate::model::{Device, DeviceFilter, Permission};
+use crate::model::{Device, Permission};
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -126,19 +126,17 @@ async fn billing(
     let (from, to) = q.period()?;
     let now = crate::now();
     // The devices the caller may see (viewers: granted groups only).
-    let devices: Vec<Device> = state
-        .store
-        .devices(&DeviceFilter {
+    let devices: Vec<Device> = crate::reports::visible_devices(
+        state.store.as_ref(),
+        crate::reports::Viewer {
             scope: principal.scope(),
             granted_to: principal.granted_to(),
-            after: None,
-            limit: i64::MAX,
-            only: Default::default(),
-        })
-        .await?
-        .into_iter()
-        .filter(|d| d.first_seen < to && q.tenant_id.is_none_or(|t| d.tenant_id.0 == t))
-        .collect();
+        },
+    )
+    .await?
+    .into_iter()
+    .filter(|d| d.first_seen < to && q.tenant_id.is_none_or(|t| d.tenant_id.0 == t))
+    .collect();
     let mut meters: HashMap<DeviceId, Vec<MeterBill>> = HashMap::new();
     for h in state
         .store

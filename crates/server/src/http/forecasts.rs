@@ -19,7 +19,7 @@ use super::{Access, AppState, Endpoint, Principal};
 use crate::forecast::{Forecast, HISTORY_DAYS, OrderReason, device_forecasts, to_order};
 use crate::ids::{DeviceId, SiteId, TenantId};
 use crate::ingest::format_time;
-use crate::model::{Device, DeviceFilter, Permission, SupplyReading};
+use crate::model::{Device, Permission, SupplyReading};
 use crate::{Result, ServerError};
 
 pub(super) fn endpoints() -> Vec<Endpoint> {
@@ -187,19 +187,17 @@ async fn supplies_to_order(
     let now = crate::now();
     let scope = principal.scope();
     // The devices the caller may see (viewers: granted groups only).
-    let devices: HashMap<DeviceId, Device> = state
-        .store
-        .devices(&DeviceFilter {
-            scope,
+    let devices: HashMap<DeviceId, Device> = crate::reports::visible_devices(
+        state.store.as_ref(),
+        crate::reports::Viewer {
+            scope: principal.scope(),
             granted_to: principal.granted_to(),
-            after: None,
-            limit: i64::MAX,
-            only: Default::default(),
-        })
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d))
-        .collect();
+        },
+    )
+    .await?
+    .into_iter()
+    .map(|d| (d.id, d))
+    .collect();
     let ids: HashSet<DeviceId> = devices.keys().copied().collect();
     let mut history: HashMap<DeviceId, Vec<SupplyReading>> = HashMap::new();
     for (id, r) in state
